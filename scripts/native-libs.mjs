@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+// Prints the shared libraries the llama.cpp build produced (build-llama/bin), one per line.
+// binding.gyp copies them beside the addon, and prebuild packaging copies them into prebuilds/, so the
+// $ORIGIN rpath and ggml's backend loader find them wherever the .node file lives.
+import { existsSync, readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const bin = join(dirname(fileURLToPath(import.meta.url)), "..", "build-llama", "bin");
+
+export function nativeLibraries() {
+  if (!existsSync(bin)) return [];
+  return readdirSync(bin)
+    .filter((name) => /\.(so|dylib|dll)$/.test(name))
+    .sort()
+    .map((name) => join(bin, name));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  // gyp splits <!@(...) output on whitespace, so one path per line.
+  process.stdout.write(nativeLibraries().join("\n") + "\n");
+}

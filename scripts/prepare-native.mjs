@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+// Builds what the addon links against: fetches the pinned llama.cpp (scripts/fetch-llama.mjs) and has
+// cmake-js build libllama, ggml (with its CPU backends as loadable modules) and libmtmd into
+// build-llama/bin. node-gyp then builds the addon itself from binding.gyp.
+//
+// This is the pre-command of node-gyp-build's install fallback ("install" in package.json), so it runs
+// only when no prebuilt binary loads.
+//
+// Why the defaults are what they are (measured on this project's Xeon machines, see ARCHITECTURE.md):
+// GCC 12 builds of ggml's AMX kernels die with SIGILL at the first tile instruction, while clang-16
+// builds run and are the fastest. So on x86-64 we build with clang when one is installed, portable
+// (GGML_NATIVE=OFF) with every CPU variant as a separate module chosen at run time
+// (GGML_BACKEND_DL + GGML_CPU_ALL_VARIANTS). With only GCC available we build for the host CPU with AMX
+// switched off, and say so.
+//
+// Options: --peers also builds llama.cpp's own reference tools (tests compare against them).
+// Environment: CC/CXX pick the compiler; STAGEBEAM_CMAKE_ARGS adds CMake options, e.g.
+// "-DGGML_CUDA=ON" or "-DGGML_VULKAN=ON"; STAGEBEAM_BUILD_JOBS sets the parallelism.
+import { execFileSync, spawnSync } from "node:child_process";
+import { availableParallelism } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { fetchLlama } from "./fetch-llama.mjs";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const args = new Set(process.argv.slice(2));
+
+function which(command) {
+  const found = spawnSync("sh", ["-c", `command -v ${command}`], { encoding: "utf8" });
+  return found.status === 0 ? found.stdout.trim() : null;
+}
+
+function pickCompiler() {
+  if (process.env.CC && process.env.CXX) return { cc: process.env.CC, cxx: process.env.CXX, clang: /clang/.test(process.env.CXX) };
+  if (process.platform === "darwin") return { cc: null, cxx: null, clang: true };
+  for (const suffix of ["-16", "-17", "-18", "-19", ""]) {
+    const cc = which(`clang${suffix}`);
+    const cxx = which(`clang++${suffix}`);
+    if (cc && cxx) return { cc, cxx, clang: true };
+  }
+  return { cc: null, cxx: null, clang: false };
+}
+
+export function cmakeOptions(compiler) {
+  const options = {
+    CMAKE_BUILD_TYPE: "Release",
+    GGML_BACKEND_DL: "ON",
+    GGML_OPENMP: "OFF",
+    STAGEBEAM_BUILD_PEERS: args.has("--peers") ? "ON" : "OFF",
+  };
+  const x64 = process.arch === "x64";
+  if (x64 && (compiler.clang || process.platform === "win32")) {
+    Object.assign(options, { GGML_NATIVE: "OFF", GGML_CPU_ALL_VARIANTS: "ON" });
+  } else if (x64) {
+    console.error(
+      "stagebeam: clang not found; building with the default compiler for this CPU only, AMX kernels off " +
+        "(GCC builds of them crash). Install clang-16 for the portable, faster build.",
+    );
+    Object.assign(options, {
+      GGML_NATIVE: "ON",
+      CMAKE_C_FLAGS: "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16",
+      CMAKE_CXX_FLAGS: "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16",
+    });
+  }
+  if (compiler.cc) Object.assign(options, { CMAKE_C_COMPILER: compiler.cc, CMAKE_CXX_COMPILER: compiler.cxx });
+  return options;
+}
+
+function main() {
+  fetchLlama();
+  const compiler = pickCompiler();
+  const options = cmakeOptions(compiler);
+  const extra = (process.env.STAGEBEAM_CMAKE_ARGS ?? "").split(/\s+/).filter(Boolean);
+  const jobs = process.env.STAGEBEAM_BUILD_JOBS ?? String(availableParallelism());
+  const cmakeJs = join(root, "node_modules", "cmake-js", "bin", "cmake-js");
+  const cliArgs = [
+    cmakeJs, "build",
+    "--directory", root,
+    "--out", join(root, "build-llama"),
+    "--parallel", jobs,
+    "--log-level", "warn",
+    ...Object.entries(options).map(([key, value]) => `--CD${key}=${value}`),
+    ...extra.map((option) => `--CD${option.replace(/^-D/, "")}`),
+  ];
+  console.error(`stagebeam: building llama.cpp with ${compiler.cxx ?? "the default compiler"} (${jobs} jobs)`);
+  execFileSync(process.execPath, cliArgs, { cwd: root, stdio: "inherit" });
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  try {
+    main();
+  } catch (error) {
+    console.error(`stagebeam: native build failed: ${error.message}`);
+    process.exit(1);
+  }
+}
