@@ -1,0 +1,53 @@
+{
+  # The thin N-API addon. llama.cpp itself is built by cmake-js first (scripts/prepare-native.mjs, the
+  # pre-command of the "install" script); this links against its shared libraries in build-llama/bin
+  # and copies them beside the .node file, where the $ORIGIN rpath and ggml's backend loader find them.
+  "targets": [
+    {
+      "target_name": "stagebeam",
+      "sources": [
+        "native/addon.cpp",
+        "native/cancellation.cpp",
+        "native/context.cpp",
+        "native/decode_worker.cpp",
+        "native/log_capture.cpp",
+        "native/model.cpp",
+        "native/sampler.cpp"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "llama.cpp/include",
+        "llama.cpp/ggml/include",
+        "llama.cpp/tools/mtmd"
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wno-unused-parameter"],
+      "libraries": [
+        "-L<(module_root_dir)/build-llama/bin",
+        "-lllama",
+        "-lmtmd",
+        "-lggml",
+        "-lggml-base"
+      ],
+      "conditions": [
+        ["OS=='linux'", { "ldflags": ["-Wl,-rpath,'$$ORIGIN'"] }],
+        ["OS=='mac'", {
+          "xcode_settings": {
+            "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+            "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+            "MACOSX_DEPLOYMENT_TARGET": "13.3",
+            "OTHER_LDFLAGS": ["-Wl,-rpath,@loader_path"]
+          }
+        }]
+      ],
+      "copies": [
+        {
+          "destination": "<(PRODUCT_DIR)",
+          "files": ["<!@(node scripts/native-libs.mjs)"]
+        }
+      ]
+    }
+  ]
+}

@@ -1,0 +1,96 @@
+// Module entry: registers the native classes and the process-wide llama.cpp set-up.
+//
+// Exports: Model, Context, Sampler, Cancellation, loadBackends(dir), systemInfo(), maxSequences().
+#include <napi.h>
+
+#include <mutex>
+#include <string>
+
+#include "addon_data.h"
+#include "arguments.h"
+#include "cancellation.h"
+#include "context.h"
+#include "errors.h"
+#include "ggml-backend.h"
+#include "llama.h"
+#include "log_capture.h"
+#include "model.h"
+#include "sampler.h"
+
+namespace stagebeam {
+
+namespace {
+
+std::once_flag backend_once;
+
+// loadBackends(dir): with GGML_BACKEND_DL the CPU variants (and GPU backends) are separate shared
+// libraries beside the addon; ggml would look beside the executable (node), so JS passes the addon's
+// folder. Runs once per process; later calls report what is registered.
+Napi::Value LoadBackends(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    std::string dir = arguments::String(info, 0, "dir");
+    std::call_once(backend_once, [&] {
+        ggml_backend_load_all_from_path(dir.c_str());
+        llama_backend_init();
+    });
+    Napi::Array devices = Napi::Array::New(env);
+    for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+        ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+        Napi::Object d = Napi::Object::New(env);
+        d.Set("name", ggml_backend_dev_name(dev));
+        d.Set("description", ggml_backend_dev_description(dev));
+        const char * type = "cpu";
+        switch (ggml_backend_dev_type(dev)) {
+            case GGML_BACKEND_DEVICE_TYPE_GPU: type = "gpu"; break;
+            case GGML_BACKEND_DEVICE_TYPE_IGPU: type = "igpu"; break;
+            case GGML_BACKEND_DEVICE_TYPE_ACCEL: type = "accel"; break;
+            default: break;
+        }
+        d.Set("type", type);
+        devices.Set(static_cast<uint32_t>(i), d);
+    }
+    if (ggml_backend_dev_count() == 0) {
+        Throw(env, "NO_BACKEND", "no ggml backend could be loaded from " + dir + ": the libggml-cpu-*.so files must sit beside the addon");
+    }
+    return devices;
+}
+
+Napi::Value SystemInfo(const Napi::CallbackInfo & info) {
+    return Napi::String::New(info.Env(), llama_print_system_info());
+}
+
+Napi::Value MaxSequences(const Napi::CallbackInfo & info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(llama_max_parallel_sequences()));
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+    InstallLogCapture();
+    auto * data = new AddonData();
+    env.SetInstanceData<AddonData>(data);
+
+    Napi::Function model = Model::Init(env);
+    Napi::Function context = Context::Init(env);
+    Napi::Function sampler = Sampler::Init(env);
+    Napi::Function cancellation = Cancellation::Init(env);
+    data->model = Napi::Persistent(model);
+    data->context = Napi::Persistent(context);
+    data->sampler = Napi::Persistent(sampler);
+    data->cancellation = Napi::Persistent(cancellation);
+
+    exports.Set("Model", model);
+    exports.Set("Context", context);
+    exports.Set("Sampler", sampler);
+    exports.Set("Cancellation", cancellation);
+    exports.Set("loadBackends", Napi::Function::New<LoadBackends>(env, "loadBackends"));
+    exports.Set("systemInfo", Napi::Function::New<SystemInfo>(env, "systemInfo"));
+    exports.Set("maxSequences", Napi::Function::New<MaxSequences>(env, "maxSequences"));
+    return exports;
+}
+
+}  // namespace stagebeam
+
+static Napi::Object InitStagebeam(Napi::Env env, Napi::Object exports) { return stagebeam::Init(env, exports); }
+
+NODE_API_MODULE(stagebeam, InitStagebeam)

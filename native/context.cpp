@@ -1,0 +1,245 @@
+#include "context.h"
+
+#include <string>
+#include <thread>
+
+#include "addon_data.h"
+#include "arguments.h"
+#include "cancellation.h"
+#include "decode_worker.h"
+#include "errors.h"
+#include "log_capture.h"
+#include "model.h"
+#include "promise_worker.h"
+#include "sampler.h"
+
+namespace stagebeam {
+
+namespace {
+
+class CreateWorker : public PromiseWorker<> {
+  public:
+    CreateWorker(Napi::Env env, std::shared_ptr<ModelHandle> model, llama_context_params params)
+        : PromiseWorker(env, "stagebeam.createContext"), model_(std::move(model)), params_(params) {}
+    ~CreateWorker() override {
+        if (ctx_) llama_free(ctx_);
+    }
+
+  protected:
+    void Execute() override {
+        Guarded([this] {
+            ClearCapturedErrors();
+            ctx_ = llama_init_from_model(model_->model, params_);
+            if (!ctx_) {
+                std::string why = CapturedErrors();
+                throw NativeError("CONTEXT_CREATE_FAILED", "llama.cpp could not create the context" + (why.empty() ? "" : " (" + why + ")") +
+                                                               ": try a smaller contextSize or fewer sequences");
+            }
+        });
+    }
+
+    Napi::Value Result(Napi::Env env) override {
+        auto handle = std::make_shared<ContextHandle>(model_, ctx_, static_cast<int32_t>(llama_n_batch(ctx_)));
+        ctx_ = nullptr;
+        auto * external = new std::shared_ptr<ContextHandle>(handle);
+        return Data(env).context.New({Napi::External<std::shared_ptr<ContextHandle>>::New(
+            env, external, [](Napi::Env, std::shared_ptr<ContextHandle> * p) { delete p; })});
+    }
+
+  private:
+    std::shared_ptr<ModelHandle> model_;
+    llama_context_params params_;
+    llama_context * ctx_ = nullptr;
+};
+
+}  // namespace
+
+Napi::Function Context::Init(Napi::Env env) {
+    return DefineClass(env, "Context",
+                       {
+                           StaticMethod<&Context::Create>("create"),
+                           InstanceMethod<&Context::Info>("info"),
+                           InstanceMethod<&Context::SeqCopy>("seqCopy"),
+                           InstanceMethod<&Context::SeqRemove>("seqRemove"),
+                           InstanceMethod<&Context::SeqPosMin>("seqPosMin"),
+                           InstanceMethod<&Context::SeqPosMax>("seqPosMax"),
+                           InstanceMethod<&Context::Clear>("clear"),
+                           InstanceMethod<&Context::Decode>("decode"),
+                           InstanceMethod<&Context::Dispose>("dispose"),
+                       });
+}
+
+Context::Context(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Context>(info) {
+    if (info.Length() < 1 || !info[0].IsExternal()) {
+        Throw(info.Env(), "INVALID_ARGUMENT", "Context objects are created by model.createContext()");
+    }
+    handle_ = *info[0].As<Napi::External<std::shared_ptr<ContextHandle>>>().Data();
+}
+
+// create(model, { contextSize, sequences, batchSize, ubatchSize, threads, threadsBatch, flashAttention })
+Napi::Value Context::Create(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    using namespace arguments;
+    if (info.Length() < 1) Throw(env, "INVALID_ARGUMENT", "create(model, options)");
+    auto model = Model::Unwrap(info[0])->Handle(env);
+    Napi::Object o = ObjectOr(info, 1);
+
+    const int64_t hw = std::max(1u, std::thread::hardware_concurrency());
+    llama_context_params p = llama_context_default_params();
+    p.n_ctx = static_cast<uint32_t>(Integer(o, "contextSize", 4096, 0, 1 << 24));
+    p.n_seq_max = static_cast<uint32_t>(Integer(o, "sequences", 8, 1, static_cast<int64_t>(llama_max_parallel_sequences())));
+    p.n_batch = static_cast<uint32_t>(Integer(o, "batchSize", 512, 1, 1 << 20));
+    p.n_ubatch = static_cast<uint32_t>(Integer(o, "ubatchSize", std::min<int64_t>(p.n_batch, 512), 1, p.n_batch));
+    p.n_threads = static_cast<int32_t>(Integer(o, "threads", hw, 1, 1024));
+    p.n_threads_batch = static_cast<int32_t>(Integer(o, "threadsBatch", p.n_threads, 1, 1024));
+    const int64_t fa = Integer(o, "flashAttention", -1, -1, 1);
+    p.flash_attn_type = fa < 0 ? LLAMA_FLASH_ATTN_TYPE_AUTO : fa == 0 ? LLAMA_FLASH_ATTN_TYPE_DISABLED : LLAMA_FLASH_ATTN_TYPE_ENABLED;
+    // One pool of cells for all sequences: a fork shares its parent's cells instead of copying them.
+    p.kv_unified = Boolean(o, "kvUnified", true);
+    p.no_perf = true;
+
+    auto * worker = new CreateWorker(env, model, p);
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+}
+
+std::shared_ptr<ContextHandle> Context::Idle(Napi::Env env) {
+    if (!handle_) Throw(env, "DISPOSED", "the context has been disposed");
+    if (handle_->busy.load()) {
+        Throw(env, "CONTEXT_BUSY", "the context is running a decode: wait for it before changing its memory (the JS Context queues this for you)");
+    }
+    return handle_;
+}
+
+int32_t Context::SeqArg(const Napi::CallbackInfo & info, size_t index, const ContextHandle & h) {
+    return arguments::IntegerArg(info, index, "sequence id", 0, static_cast<int64_t>(llama_n_seq_max(h.ctx)) - 1);
+}
+
+static llama_pos PosArg(const Napi::CallbackInfo & info, size_t index) {
+    if (info.Length() <= index || info[index].IsUndefined()) return -1;
+    return arguments::IntegerArg(info, index, "position", -1, INT32_MAX);
+}
+
+Napi::Value Context::Info(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (!handle_) Throw(env, "DISPOSED", "the context has been disposed");
+    llama_context * ctx = handle_->ctx;
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("contextSize", llama_n_ctx(ctx));
+    out.Set("sequences", llama_n_seq_max(ctx));
+    out.Set("batchSize", llama_n_batch(ctx));
+    out.Set("ubatchSize", llama_n_ubatch(ctx));
+    out.Set("threads", llama_n_threads(ctx));
+    out.Set("threadsBatch", llama_n_threads_batch(ctx));
+    out.Set("canShift", llama_memory_can_shift(llama_get_memory(ctx)));
+    return out;
+}
+
+// seqCopy(src, dst, p0 = -1, p1 = -1): dst shares src's cells in [p0, p1) — a fork, no data copied.
+Napi::Value Context::SeqCopy(const Napi::CallbackInfo & info) {
+    auto h = Idle(info.Env());
+    int32_t src = SeqArg(info, 0, *h), dst = SeqArg(info, 1, *h);
+    llama_memory_seq_cp(llama_get_memory(h->ctx), src, dst, PosArg(info, 2), PosArg(info, 3));
+    return info.Env().Undefined();
+}
+
+// seqRemove(seq, p0 = -1, p1 = -1) → false when the memory cannot remove a partial range (recurrent models)
+Napi::Value Context::SeqRemove(const Napi::CallbackInfo & info) {
+    auto h = Idle(info.Env());
+    int32_t seq = SeqArg(info, 0, *h);
+    return Napi::Boolean::New(info.Env(), llama_memory_seq_rm(llama_get_memory(h->ctx), seq, PosArg(info, 1), PosArg(info, 2)));
+}
+
+Napi::Value Context::SeqPosMin(const Napi::CallbackInfo & info) {
+    auto h = Idle(info.Env());
+    return Napi::Number::New(info.Env(), llama_memory_seq_pos_min(llama_get_memory(h->ctx), SeqArg(info, 0, *h)));
+}
+
+Napi::Value Context::SeqPosMax(const Napi::CallbackInfo & info) {
+    auto h = Idle(info.Env());
+    return Napi::Number::New(info.Env(), llama_memory_seq_pos_max(llama_get_memory(h->ctx), SeqArg(info, 0, *h)));
+}
+
+Napi::Value Context::Clear(const Napi::CallbackInfo & info) {
+    auto h = Idle(info.Env());
+    llama_memory_clear(llama_get_memory(h->ctx), true);
+    return info.Env().Undefined();
+}
+
+// decode({ tokens, positions, seqIds, outputs, samplers, topK, probes }, cancellation?) → Promise<result>
+// Validates everything llama.cpp would otherwise assert on, then runs DecodeWorker.
+Napi::Value Context::Decode(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    auto h = Idle(env);
+    using namespace arguments;
+    Napi::Object o = ObjectOr(info, 0);
+    DecodeRequest r;
+    r.tokens = Int32s(env, o.Get("tokens"), "tokens");
+    r.positions = Int32s(env, o.Get("positions"), "positions");
+    r.seq_ids = Int32s(env, o.Get("seqIds"), "seqIds");
+    r.outputs = Uint8s(env, o.Get("outputs"), "outputs");
+    const size_t n = r.tokens.size();
+    if (n == 0) Throw(env, "INVALID_ARGUMENT", "decode needs at least one token");
+    if (r.positions.size() != n || r.seq_ids.size() != n || r.outputs.size() != n) {
+        Throw(env, "INVALID_ARGUMENT", "tokens, positions, seqIds and outputs must have the same length");
+    }
+    const int32_t n_vocab = llama_vocab_n_tokens(h->model->vocab);
+    const int32_t n_seq = static_cast<int32_t>(llama_n_seq_max(h->ctx));
+    const int32_t n_ctx = static_cast<int32_t>(llama_n_ctx(h->ctx));
+    size_t n_outputs = 0;
+    for (size_t i = 0; i < n; ++i) {
+        if (r.tokens[i] < 0 || r.tokens[i] >= n_vocab) {
+            Throw(env, "INVALID_TOKEN", "token id " + std::to_string(r.tokens[i]) + " is out of range: the vocabulary has " + std::to_string(n_vocab) + " tokens");
+        }
+        if (r.seq_ids[i] < 0 || r.seq_ids[i] >= n_seq) {
+            Throw(env, "INVALID_SEQUENCE", "sequence id " + std::to_string(r.seq_ids[i]) + " is out of range: the context has " + std::to_string(n_seq) + " sequences");
+        }
+        if (r.positions[i] < 0 || r.positions[i] >= n_ctx) {
+            Throw(env, "CONTEXT_FULL", "position " + std::to_string(r.positions[i]) + " is beyond the context size " + std::to_string(n_ctx) +
+                                           ": create the context with a larger contextSize");
+        }
+        n_outputs += r.outputs[i] ? 1 : 0;
+    }
+
+    Napi::Value samplers = o.Get("samplers");
+    if (!samplers.IsUndefined() && !samplers.IsNull()) {
+        if (!samplers.IsArray() || samplers.As<Napi::Array>().Length() != n_outputs) {
+            Throw(env, "INVALID_ARGUMENT", "samplers must be an array with one entry (Sampler or null) per output");
+        }
+        Napi::Array a = samplers.As<Napi::Array>();
+        for (uint32_t i = 0; i < a.Length(); ++i) {
+            Napi::Value s = a.Get(i);
+            r.samplers.push_back(s.IsNull() || s.IsUndefined() ? nullptr : Sampler::HandleOf(s));
+        }
+    } else {
+        r.samplers.assign(n_outputs, nullptr);
+    }
+    for (const auto & s : r.samplers) {
+        if (s && s->model != h->model) Throw(env, "INVALID_ARGUMENT", "a sampler was made for a different model");
+    }
+    r.top_k = static_cast<int32_t>(Integer(o, "topK", 0, 0, std::min(n_vocab, 1024)));
+    if (Has(o, "probes")) {
+        r.probes = Int32s(env, o.Get("probes"), "probes");
+        for (int32_t t : r.probes) {
+            if (t < 0 || t >= n_vocab) Throw(env, "INVALID_TOKEN", "probe token id " + std::to_string(t) + " is out of range");
+        }
+    }
+    CancelFlag cancel = Cancellation::FlagOf(info.Length() > 1 ? info[1] : env.Undefined());
+
+    h->busy.store(true);
+    auto * worker = new DecodeWorker(env, h, std::move(r), cancel);
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+}
+
+Napi::Value Context::Dispose(const Napi::CallbackInfo & info) {
+    if (handle_ && handle_->busy.load()) {
+        Throw(info.Env(), "CONTEXT_BUSY", "the context is running a decode: await it (or abort it) before disposing");
+    }
+    handle_.reset();
+    return info.Env().Undefined();
+}
+
+}  // namespace stagebeam

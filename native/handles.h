@@ -1,0 +1,61 @@
+// Reference-counted owners of llama.cpp objects.
+//
+// JS objects (Model, Context, Sampler) and in-flight workers hold these through shared_ptr, so a llama.cpp
+// object is freed only when nothing can touch it any more: a context outlives a decode that is still
+// running after its JS object was collected, and a model outlives every context and sampler made from it,
+// whatever order the garbage collector or process teardown finalizes them in.
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include "llama.h"
+
+namespace stagebeam {
+
+struct ModelHandle {
+    llama_model * model = nullptr;
+    const llama_vocab * vocab = nullptr;
+
+    explicit ModelHandle(llama_model * m) : model(m), vocab(llama_model_get_vocab(m)) {}
+    ~ModelHandle() {
+        if (model) llama_model_free(model);
+    }
+    ModelHandle(const ModelHandle &) = delete;
+    ModelHandle & operator=(const ModelHandle &) = delete;
+};
+
+struct ContextHandle {
+    std::shared_ptr<ModelHandle> model;
+    llama_context * ctx = nullptr;
+    llama_batch batch{};
+    int32_t batch_capacity = 0;
+    // Set while a decode runs on a worker thread: memory operations and a second decode are refused then,
+    // because a llama_context is not thread-safe.
+    std::atomic<bool> busy{false};
+
+    ContextHandle(std::shared_ptr<ModelHandle> m, llama_context * c, int32_t n_batch)
+        : model(std::move(m)), ctx(c), batch(llama_batch_init(n_batch, 0, 1)), batch_capacity(n_batch) {}
+    ~ContextHandle() {
+        llama_batch_free(batch);
+        if (ctx) llama_free(ctx);
+    }
+    ContextHandle(const ContextHandle &) = delete;
+    ContextHandle & operator=(const ContextHandle &) = delete;
+};
+
+struct SamplerHandle {
+    std::shared_ptr<ModelHandle> model;  // grammar samplers point into the model's vocabulary
+    llama_sampler * chain = nullptr;
+
+    SamplerHandle(std::shared_ptr<ModelHandle> m, llama_sampler * s) : model(std::move(m)), chain(s) {}
+    ~SamplerHandle() {
+        if (chain) llama_sampler_free(chain);
+    }
+    SamplerHandle(const SamplerHandle &) = delete;
+    SamplerHandle & operator=(const SamplerHandle &) = delete;
+};
+
+using CancelFlag = std::shared_ptr<std::atomic<bool>>;
+
+}  // namespace stagebeam

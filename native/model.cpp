@@ -1,0 +1,360 @@
+#include "model.h"
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "addon_data.h"
+#include "arguments.h"
+#include "cancellation.h"
+#include "errors.h"
+#include "gguf.h"
+#include "log_capture.h"
+#include "promise_worker.h"
+
+namespace stagebeam {
+
+namespace {
+
+std::string MetaString(const llama_model * model, const char * key) {
+    char buf[512];
+    int32_t n = llama_model_meta_val_str(model, key, buf, sizeof(buf));
+    if (n < 0) return "";
+    if (static_cast<size_t>(n) < sizeof(buf)) return std::string(buf, n);
+    std::vector<char> big(n + 1);
+    llama_model_meta_val_str(model, key, big.data(), big.size());
+    return std::string(big.data(), n);
+}
+
+Napi::Value TokenOrNull(Napi::Env env, llama_token t) {
+    return t == LLAMA_TOKEN_NULL ? env.Null() : Napi::Number::New(env, t);
+}
+
+// Loads on a worker thread. The GGUF is parsed by ggml's validating reader first, so a file that is not
+// GGUF, or is truncated, is reported as INVALID_GGUF before llama.cpp's loader sees it.
+class LoadWorker : public PromiseWorker<Napi::AsyncProgressQueueWorker<float>> {
+  public:
+    LoadWorker(Napi::Env env, std::string path, int32_t gpu_layers, int use_mmap, CancelFlag cancel, Napi::Function on_progress)
+        : PromiseWorker(env, "stagebeam.loadModel"), path_(std::move(path)), gpu_layers_(gpu_layers), use_mmap_(use_mmap),
+          cancel_(std::move(cancel)) {
+        if (!on_progress.IsEmpty()) on_progress_ = Napi::Persistent(on_progress);
+    }
+
+  protected:
+    void Execute(const ExecutionProgress & progress) override {
+        Guarded([&] { Load(progress); });
+    }
+
+    void OnProgress(const float * data, size_t count) override {
+        if (on_progress_.IsEmpty() || count == 0) return;
+        Napi::HandleScope scope(Env());
+        on_progress_.Call({Napi::Number::New(Env(), data[count - 1])});
+    }
+
+    Napi::Value Result(Napi::Env env) override {
+        auto handle = std::make_shared<ModelHandle>(model_);
+        model_ = nullptr;
+        auto * external = new std::shared_ptr<ModelHandle>(handle);
+        return Data(env).model.New({Napi::External<std::shared_ptr<ModelHandle>>::New(
+            env, external, [](Napi::Env, std::shared_ptr<ModelHandle> * p) { delete p; })});
+    }
+
+  public:
+    ~LoadWorker() override {
+        if (model_) llama_model_free(model_);
+    }
+
+  private:
+    void Load(const ExecutionProgress & progress) {
+        ClearCapturedErrors();
+        FILE * f = std::fopen(path_.c_str(), "rb");
+        if (!f) throw NativeError("MODEL_NOT_FOUND", "cannot open model file " + path_ + ": check the path");
+        std::fclose(f);
+
+        gguf_init_params gguf_params = {/*no_alloc =*/true, /*ctx =*/nullptr};
+        gguf_context * gguf = gguf_init_from_file(path_.c_str(), gguf_params);
+        if (!gguf) {
+            std::string why = CapturedErrors();
+            throw NativeError("INVALID_GGUF", path_ + " is not a valid GGUF file" + (why.empty() ? "" : " (" + why + ")") +
+                                                  ": it may be truncated or another format; re-download or re-convert it");
+        }
+        gguf_free(gguf);
+
+        llama_model_params params = llama_model_default_params();
+        params.n_gpu_layers = gpu_layers_;
+        if (use_mmap_ == 0) params.load_mode = LLAMA_LOAD_MODE_NONE;
+        if (use_mmap_ == 1) params.load_mode = LLAMA_LOAD_MODE_MMAP;
+        progress_ = &progress;
+        params.progress_callback = [](float p, void * self) -> bool {
+            auto * worker = static_cast<LoadWorker *>(self);
+            if (worker->cancel_->load()) return false;
+            if (p - worker->last_sent_ >= 0.01f || p >= 1.0f) {
+                worker->last_sent_ = p;
+                worker->progress_->Send(&p, 1);
+            }
+            return true;
+        };
+        params.progress_callback_user_data = this;
+
+        model_ = llama_model_load_from_file(path_.c_str(), params);
+        progress_ = nullptr;
+        if (!model_) {
+            if (cancel_->load()) throw NativeError("ABORTED", "model loading was aborted");
+            std::string why = CapturedErrors();
+            if (why.find("unknown model architecture") != std::string::npos) {
+                throw NativeError("UNSUPPORTED_ARCHITECTURE", "this llama.cpp build does not support the model's architecture (" + why + ")");
+            }
+            throw NativeError("MODEL_LOAD_FAILED", "llama.cpp could not load " + path_ + (why.empty() ? "" : " (" + why + ")"));
+        }
+    }
+
+    std::string path_;
+    int32_t gpu_layers_;
+    int use_mmap_;  // -1 auto, 0 off, 1 on
+    CancelFlag cancel_;
+    Napi::FunctionReference on_progress_;
+    const ExecutionProgress * progress_ = nullptr;
+    float last_sent_ = -1.0f;
+    llama_model * model_ = nullptr;
+};
+
+}  // namespace
+
+Napi::Function Model::Init(Napi::Env env) {
+    return DefineClass(env, "Model",
+                       {
+                           StaticMethod<&Model::Load>("load"),
+                           InstanceMethod<&Model::Metadata>("metadata"),
+                           InstanceMethod<&Model::Tokenize>("tokenize"),
+                           InstanceMethod<&Model::Detokenize>("detokenize"),
+                           InstanceMethod<&Model::TokenPiece>("tokenPiece"),
+                           InstanceMethod<&Model::IsEog>("isEog"),
+                           InstanceMethod<&Model::ApplyChatTemplate>("applyChatTemplate"),
+                           InstanceMethod<&Model::Dispose>("dispose"),
+                       });
+}
+
+Model::Model(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Model>(info) {
+    if (info.Length() < 1 || !info[0].IsExternal()) {
+        Throw(info.Env(), "INVALID_ARGUMENT", "Model objects are created by loadModel()");
+    }
+    handle_ = *info[0].As<Napi::External<std::shared_ptr<ModelHandle>>>().Data();
+}
+
+Model * Model::Unwrap(Napi::Value value) {
+    Napi::Env env = value.Env();
+    if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(Data(env).model.Value())) {
+        Throw(env, "INVALID_ARGUMENT", "expected a native Model");
+    }
+    return Napi::ObjectWrap<Model>::Unwrap(value.As<Napi::Object>());
+}
+
+std::shared_ptr<ModelHandle> Model::Handle(Napi::Env env) const {
+    if (!handle_) Throw(env, "DISPOSED", "the model has been disposed");
+    return handle_;
+}
+
+Napi::Value Model::Load(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    std::string path = arguments::String(info, 0, "path");
+    Napi::Object options = arguments::ObjectOr(info, 1);
+    int32_t gpu_layers = static_cast<int32_t>(arguments::Integer(options, "gpuLayers", -1, -1, 1 << 20));
+    int use_mmap = arguments::Has(options, "useMmap") ? (arguments::Boolean(options, "useMmap", true) ? 1 : 0) : -1;
+    Napi::Function on_progress;
+    if (info.Length() > 2 && info[2].IsFunction()) on_progress = info[2].As<Napi::Function>();
+    CancelFlag cancel = Cancellation::FlagOf(info.Length() > 3 ? info[3] : env.Undefined());
+    auto * worker = new LoadWorker(env, path, gpu_layers, use_mmap, cancel, on_progress);
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+}
+
+Napi::Value Model::Metadata(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    auto h = Handle(env);
+    const llama_model * m = h->model;
+    const llama_vocab * v = h->vocab;
+    Napi::Object out = Napi::Object::New(env);
+
+    char desc[256];
+    llama_model_desc(m, desc, sizeof(desc));
+    out.Set("architecture", MetaString(m, "general.architecture"));
+    out.Set("name", MetaString(m, "general.name"));
+    out.Set("description", std::string(desc));
+    out.Set("parameterCount", Napi::Number::New(env, static_cast<double>(llama_model_n_params(m))));
+    out.Set("sizeBytes", Napi::Number::New(env, static_cast<double>(llama_model_size(m))));
+    out.Set("contextLength", llama_model_n_ctx_train(m));
+    out.Set("embeddingSize", llama_model_n_embd(m));
+    out.Set("layerCount", llama_model_n_layer(m));
+    out.Set("headCount", llama_model_n_head(m));
+    out.Set("kvHeadCount", llama_model_n_head_kv(m));
+    out.Set("slidingWindow", llama_model_n_swa(m));
+    out.Set("vocabSize", llama_vocab_n_tokens(v));
+    out.Set("ropeType", static_cast<int32_t>(llama_model_rope_type(m)));
+    out.Set("hasEncoder", llama_model_has_encoder(m));
+    out.Set("isRecurrent", llama_model_is_recurrent(m));
+    out.Set("isHybrid", llama_model_is_hybrid(m));
+    const char * tmpl = llama_model_chat_template(m, nullptr);
+    out.Set("chatTemplate", tmpl ? Napi::String::New(env, tmpl) : env.Null());
+
+    Napi::Object tokens = Napi::Object::New(env);
+    tokens.Set("bos", TokenOrNull(env, llama_vocab_bos(v)));
+    tokens.Set("eos", TokenOrNull(env, llama_vocab_eos(v)));
+    tokens.Set("eot", TokenOrNull(env, llama_vocab_eot(v)));
+    tokens.Set("sep", TokenOrNull(env, llama_vocab_sep(v)));
+    tokens.Set("nl", TokenOrNull(env, llama_vocab_nl(v)));
+    tokens.Set("pad", TokenOrNull(env, llama_vocab_pad(v)));
+    out.Set("specialTokens", tokens);
+    out.Set("addBos", llama_vocab_get_add_bos(v));
+    out.Set("addEos", llama_vocab_get_add_eos(v));
+
+    Napi::Object meta = Napi::Object::New(env);
+    const int32_t n_meta = llama_model_meta_count(m);
+    for (int32_t i = 0; i < n_meta; ++i) {
+        char key[256];
+        if (llama_model_meta_key_by_index(m, i, key, sizeof(key)) < 0) continue;
+        char val[512];
+        int32_t n = llama_model_meta_val_str_by_index(m, i, val, sizeof(val));
+        if (n < 0) continue;
+        if (static_cast<size_t>(n) < sizeof(val)) {
+            meta.Set(key, std::string(val, n));
+        } else {
+            meta.Set(key, MetaString(m, key));
+        }
+    }
+    out.Set("meta", meta);
+    return out;
+}
+
+// tokenize(text, addSpecial = true, parseSpecial = false) → Int32Array
+Napi::Value Model::Tokenize(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    auto h = Handle(env);
+    std::string text = arguments::String(info, 0, "text");
+    bool add_special = arguments::BooleanArg(info, 1, true);
+    bool parse_special = arguments::BooleanArg(info, 2, false);
+    if (text.size() > static_cast<size_t>(INT32_MAX / 2)) Throw(env, "INVALID_ARGUMENT", "text is too long to tokenize");
+    std::vector<llama_token> tokens(text.size() + 8);
+    int32_t n = llama_tokenize(h->vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
+                               static_cast<int32_t>(tokens.size()), add_special, parse_special);
+    if (n == INT32_MIN) Throw(env, "INVALID_ARGUMENT", "text is too long to tokenize");
+    if (n < 0) {
+        tokens.resize(-n);
+        n = llama_tokenize(h->vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
+                           static_cast<int32_t>(tokens.size()), add_special, parse_special);
+        if (n < 0) Throw(env, "INTERNAL", "tokenization failed");
+    }
+    Napi::Int32Array out = Napi::Int32Array::New(env, n);
+    std::copy(tokens.begin(), tokens.begin() + n, out.Data());
+    return out;
+}
+
+static void CheckTokens(Napi::Env env, const ModelHandle & h, const std::vector<int32_t> & tokens) {
+    const int32_t n_vocab = llama_vocab_n_tokens(h.vocab);
+    for (int32_t t : tokens) {
+        if (t < 0 || t >= n_vocab) {
+            Throw(env, "INVALID_TOKEN", "token id " + std::to_string(t) + " is out of range: the vocabulary has " + std::to_string(n_vocab) + " tokens");
+        }
+    }
+}
+
+// detokenize(tokens: Int32Array, removeSpecial = false, unparseSpecial = false) → string
+Napi::Value Model::Detokenize(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    auto h = Handle(env);
+    std::vector<int32_t> tokens = arguments::Int32s(env, info.Length() > 0 ? info[0] : env.Undefined(), "tokens");
+    CheckTokens(env, *h, tokens);
+    bool remove_special = arguments::BooleanArg(info, 1, false);
+    bool unparse_special = arguments::BooleanArg(info, 2, false);
+    std::vector<char> text(tokens.size() * 8 + 16);
+    int32_t n = llama_detokenize(h->vocab, tokens.data(), static_cast<int32_t>(tokens.size()), text.data(),
+                                 static_cast<int32_t>(text.size()), remove_special, unparse_special);
+    if (n < 0) {
+        text.resize(-n);
+        n = llama_detokenize(h->vocab, tokens.data(), static_cast<int32_t>(tokens.size()), text.data(),
+                             static_cast<int32_t>(text.size()), remove_special, unparse_special);
+        if (n < 0) Throw(env, "INTERNAL", "detokenization failed");
+    }
+    return Napi::String::New(env, text.data(), n);
+}
+
+// tokenPiece(token, special = false) → Uint8Array: the raw bytes, which may be part of a UTF-8 sequence.
+Napi::Value Model::TokenPiece(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    auto h = Handle(env);
+    int32_t token = arguments::IntegerArg(info, 0, "token", 0, llama_vocab_n_tokens(h->vocab) - 1);
+    bool special = arguments::BooleanArg(info, 1, false);
+    char buf[256];
+    int32_t n = llama_token_to_piece(h->vocab, token, buf, sizeof(buf), 0, special);
+    std::vector<char> big;
+    const char * data = buf;
+    if (n < 0) {
+        big.resize(-n);
+        n = llama_token_to_piece(h->vocab, token, big.data(), static_cast<int32_t>(big.size()), 0, special);
+        data = big.data();
+    }
+    if (n < 0) n = 0;
+    Napi::Uint8Array out = Napi::Uint8Array::New(env, n);
+    std::copy(data, data + n, reinterpret_cast<char *>(out.Data()));
+    return out;
+}
+
+Napi::Value Model::IsEog(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    auto h = Handle(env);
+    int32_t token = arguments::IntegerArg(info, 0, "token", 0, llama_vocab_n_tokens(h->vocab) - 1);
+    return Napi::Boolean::New(env, llama_vocab_is_eog(h->vocab, token));
+}
+
+// applyChatTemplate(template | null, messages: {role, content}[], addAssistant) → string | null
+// llama.cpp's built-in (non-Jinja) renderer: the fallback when the Jinja renderer cannot handle a template.
+// Returns null when llama.cpp does not recognise the template.
+Napi::Value Model::ApplyChatTemplate(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    auto h = Handle(env);
+    std::string tmpl;
+    if (info.Length() > 0 && info[0].IsString()) {
+        tmpl = info[0].As<Napi::String>().Utf8Value();
+    } else {
+        const char * builtin = llama_model_chat_template(h->model, nullptr);
+        if (!builtin) return env.Null();
+        tmpl = builtin;
+    }
+    if (info.Length() < 2 || !info[1].IsArray()) Throw(env, "INVALID_ARGUMENT", "messages must be an array");
+    Napi::Array messages = info[1].As<Napi::Array>();
+    std::vector<std::string> roles, contents;
+    for (uint32_t i = 0; i < messages.Length(); ++i) {
+        Napi::Value m = messages.Get(i);
+        if (!m.IsObject()) Throw(env, "INVALID_ARGUMENT", "each message must be an object");
+        Napi::Object o = m.As<Napi::Object>();
+        if (!o.Get("role").IsString() || !o.Get("content").IsString()) {
+            Throw(env, "INVALID_ARGUMENT", "each message needs a string role and content");
+        }
+        roles.push_back(o.Get("role").As<Napi::String>().Utf8Value());
+        contents.push_back(o.Get("content").As<Napi::String>().Utf8Value());
+    }
+    std::vector<llama_chat_message> chat;
+    size_t total = tmpl.size();
+    for (size_t i = 0; i < roles.size(); ++i) {
+        chat.push_back({roles[i].c_str(), contents[i].c_str()});
+        total += roles[i].size() + contents[i].size();
+    }
+    bool add_assistant = arguments::BooleanArg(info, 2, true);
+    std::vector<char> buf(total * 2 + 256);
+    int32_t n = llama_chat_apply_template(tmpl.c_str(), chat.data(), chat.size(), add_assistant, buf.data(), static_cast<int32_t>(buf.size()));
+    if (n < 0) return env.Null();
+    if (static_cast<size_t>(n) > buf.size()) {
+        buf.resize(n);
+        n = llama_chat_apply_template(tmpl.c_str(), chat.data(), chat.size(), add_assistant, buf.data(), static_cast<int32_t>(buf.size()));
+    }
+    return Napi::String::New(env, buf.data(), n);
+}
+
+Napi::Value Model::Dispose(const Napi::CallbackInfo & info) {
+    // Contexts and samplers made from this model keep their own reference; the weights are freed when
+    // the last of them goes.
+    handle_.reset();
+    return info.Env().Undefined();
+}
+
+}  // namespace stagebeam
