@@ -1,0 +1,189 @@
+// The one queue through which a Context talks to llama.cpp.
+//
+// Every decode and memory operation of a context goes through here, in order, because a llama_context
+// is not thread-safe. Decode requests that wait while another decode runs are merged into the next
+// native call: that is how all live sequences — of one generate() or of several concurrent callers —
+// advance in one batch per step.
+import { AbortError, native, toStagebeamError } from "./errors.js";
+import { nativeAddon, type NativeContext, type NativeDecodeResult, type NativeSampler } from "./native.js";
+
+export interface DecodeItem {
+  token: number;
+  position: number;
+  seqId: number;
+  /** Compute logits here (and sample with `sampler`, when given). */
+  output: boolean;
+  sampler?: NativeSampler | null;
+}
+
+export interface TokenLogprob {
+  token: number;
+  logprob: number;
+}
+
+export interface DecodeOutput {
+  /** Sampled token, or null when the output had no sampler. */
+  token: number | null;
+  /** Logprob of the sampled token under the model's raw distribution. */
+  logprob: number | null;
+  top: TokenLogprob[];
+  /** Logprobs of the requested probe tokens, in the order asked. */
+  probes: number[];
+}
+
+export interface DecodeOptions {
+  topK?: number;
+  probes?: readonly number[];
+  signal?: AbortSignal;
+}
+
+interface DecodeJob {
+  kind: "decode";
+  items: DecodeItem[];
+  options: DecodeOptions;
+  resolve: (outputs: DecodeOutput[]) => void;
+  reject: (error: unknown) => void;
+}
+
+interface ExclusiveJob {
+  kind: "exclusive";
+  run: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+export interface SchedulerStats {
+  decodeCalls: number;
+  tokensDecoded: number;
+}
+
+export class BatchScheduler {
+  readonly stats: SchedulerStats = { decodeCalls: 0, tokensDecoded: 0 };
+  readonly #native: NativeContext;
+  readonly #queue: (DecodeJob | ExclusiveJob)[] = [];
+  #pumping = false;
+  #idle: (() => void)[] = [];
+
+  constructor(nativeContext: NativeContext) {
+    this.#native = nativeContext;
+  }
+
+  decode(items: DecodeItem[], options: DecodeOptions = {}): Promise<DecodeOutput[]> {
+    if (options.signal?.aborted) return Promise.reject(new AbortError());
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ kind: "decode", items, options, resolve, reject });
+      void this.#pump();
+    });
+  }
+
+  /** Runs `run` between decodes (memory operations: fork, remove). */
+  exclusive<T>(run: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ kind: "exclusive", run, resolve: resolve as (v: unknown) => void, reject });
+      void this.#pump();
+    });
+  }
+
+  /** Resolves when nothing is queued or running. */
+  drained(): Promise<void> {
+    if (!this.#pumping && this.#queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (this.#queue.length > 0) {
+        const head = this.#queue[0]!;
+        if (head.kind === "exclusive") {
+          this.#queue.shift();
+          try {
+            head.resolve(head.run());
+          } catch (error) {
+            head.reject(toStagebeamError(error));
+          }
+          continue;
+        }
+        const jobs: DecodeJob[] = [];
+        while (this.#queue.length > 0 && this.#queue[0]!.kind === "decode") {
+          const job = this.#queue.shift() as DecodeJob;
+          if (job.options.signal?.aborted) job.reject(new AbortError());
+          else jobs.push(job);
+        }
+        if (jobs.length > 0) await this.#run(jobs);
+      }
+    } finally {
+      this.#pumping = false;
+      const idle = this.#idle;
+      this.#idle = [];
+      for (const resolve of idle) resolve();
+    }
+  }
+
+  async #run(jobs: DecodeJob[]): Promise<void> {
+    const items = jobs.flatMap((job) => job.items);
+    const n = items.length;
+    const tokens = new Int32Array(n);
+    const positions = new Int32Array(n);
+    const seqIds = new Int32Array(n);
+    const outputs = new Uint8Array(n);
+    const samplers: (NativeSampler | null)[] = [];
+    items.forEach((item, i) => {
+      tokens[i] = item.token;
+      positions[i] = item.position;
+      seqIds[i] = item.seqId;
+      outputs[i] = item.output ? 1 : 0;
+      if (item.output) samplers.push(item.sampler ?? null);
+    });
+    const topK = Math.max(0, ...jobs.map((job) => job.options.topK ?? 0));
+    const probeList = [...new Set(jobs.flatMap((job) => job.options.probes ?? []))];
+
+    // The merged call is cancelled only when every caller in it has aborted; a caller that aborts
+    // alone stops after this step (one step is short).
+    const cancellation = new (nativeAddon().Cancellation)();
+    const signals = jobs.map((job) => job.options.signal);
+    const onAbort = () => {
+      if (signals.every((signal) => signal?.aborted)) cancellation.cancel();
+    };
+    for (const signal of signals) signal?.addEventListener("abort", onAbort);
+
+    let result: NativeDecodeResult;
+    try {
+      this.stats.decodeCalls++;
+      result = await native(() =>
+        this.#native.decode(
+          { tokens, positions, seqIds, outputs, samplers, topK, probes: Int32Array.from(probeList) },
+          cancellation,
+        ),
+      );
+      this.stats.tokensDecoded += n;
+    } catch (error) {
+      for (const job of jobs) job.reject(error);
+      return;
+    } finally {
+      for (const signal of signals) signal?.removeEventListener("abort", onAbort);
+    }
+
+    let outputIndex = 0;
+    for (const job of jobs) {
+      const jobOutputs: DecodeOutput[] = [];
+      for (const item of job.items) {
+        if (!item.output) continue;
+        const o = outputIndex++;
+        const top: TokenLogprob[] = [];
+        for (let j = 0; j < (job.options.topK ?? 0); j++) {
+          top.push({ token: result.topTokens[o * topK + j]!, logprob: result.topLogprobs[o * topK + j]! });
+        }
+        const probes = (job.options.probes ?? []).map(
+          (token) => result.probeLogprobs[o * probeList.length + probeList.indexOf(token)]!,
+        );
+        const sampled = item.sampler ? result.tokens[o]! : null;
+        jobOutputs.push({ token: sampled, logprob: sampled === null ? null : result.logprobs[o]!, top, probes });
+      }
+      // Resolved even if its caller aborted meanwhile: the tokens are in the cache now, and the caller
+      // must record them before it stops, or its view of the sequence would be wrong.
+      job.resolve(jobOutputs);
+    }
+  }
+}

@@ -1,0 +1,264 @@
+// Context: one llama_context whose unified KV cache holds up to `sequences` sequences. Creates
+// sequences, forks them by tagging cells (no copy), and runs lockstep generation over any of them.
+import { availableParallelism } from "node:os";
+import { BatchScheduler, type DecodeOutput } from "./batch-scheduler.js";
+import { CellLedger } from "./cell-ledger.js";
+import { DisposedError, InvalidArgumentError, native, SequenceLimitError, StagebeamError } from "./errors.js";
+import { Generation, type GenerateOptions, type GenerationRequest } from "./generation.js";
+import type { Model } from "./model.js";
+import { nativeAddon, type NativeContext, type NativeContextInfo } from "./native.js";
+import { createSampler, type SamplingOptions } from "./sampling.js";
+import { Sequence } from "./sequence.js";
+
+export interface ContextOptions {
+  /** KV cache size in tokens, shared by all sequences (default: 4096, or the model's own if smaller). */
+  contextSize?: number;
+  /** Most sequences alive at once: prompt, forks, judges (default 8, at most 256). */
+  sequences?: number;
+  /** Most tokens per llama_decode call (default 512); longer prompts are evaluated in chunks. */
+  batchSize?: number;
+  ubatchSize?: number;
+  /** CPU threads (default: all available). */
+  threads?: number;
+  threadsBatch?: number;
+  flashAttention?: "auto" | "on" | "off";
+}
+
+export interface ContextStats {
+  /** Prompt tokens evaluated (forks do not re-evaluate theirs). */
+  promptTokens: number;
+  /** Tokens sampled by generate(). */
+  generatedTokens: number;
+  /** Native decode calls (one per lockstep step, however many sequences it carries). */
+  decodeCalls: number;
+  /** Images encoded (vision path; 0 for text-only use). */
+  imageEncodes: number;
+}
+
+export class Context {
+  readonly model: Model;
+  readonly info: NativeContextInfo;
+  readonly stats: ContextStats = { promptTokens: 0, generatedTokens: 0, decodeCalls: 0, imageEncodes: 0 };
+  /** @internal */
+  readonly scheduler: BatchScheduler;
+  /** @internal */
+  readonly ledger = new CellLedger();
+  #native: NativeContext | null;
+  readonly #freeIds: number[];
+  readonly #sequences = new Set<Sequence>();
+  readonly #onDispose: (() => void)[] = [];
+  #disposing: Promise<void> | null = null;
+
+  /** @internal use model.createContext() */
+  static async create(model: Model, options: ContextOptions): Promise<Context> {
+    const trained = model.metadata.contextLength;
+    const fa = options.flashAttention ?? "auto";
+    if (!["auto", "on", "off"].includes(fa)) {
+      throw new InvalidArgumentError("INVALID_ARGUMENT", `flashAttention must be "auto", "on" or "off", got ${String(fa)}`);
+    }
+    const nativeContext = await native(() =>
+      nativeAddon().Context.create(model.native, {
+        contextSize: options.contextSize ?? (trained > 0 ? Math.min(4096, trained) : 4096),
+        sequences: options.sequences ?? 8,
+        batchSize: options.batchSize ?? 512,
+        ubatchSize: options.ubatchSize,
+        threads: options.threads ?? availableParallelism(),
+        threadsBatch: options.threadsBatch,
+        flashAttention: fa === "auto" ? -1 : fa === "on" ? 1 : 0,
+      }),
+    );
+    return new Context(model, nativeContext);
+  }
+
+  private constructor(model: Model, nativeContext: NativeContext) {
+    this.model = model;
+    this.#native = nativeContext;
+    this.info = nativeContext.info();
+    this.scheduler = new BatchScheduler(nativeContext);
+    this.#freeIds = Array.from({ length: this.info.sequences }, (_, i) => this.info.sequences - 1 - i);
+    const stats = this.scheduler.stats;
+    Object.defineProperty(this.stats, "decodeCalls", { get: () => stats.decodeCalls, enumerable: true });
+  }
+
+  get contextSize(): number {
+    return this.info.contextSize;
+  }
+
+  get sequenceCount(): number {
+    return this.info.sequences;
+  }
+
+  /** Sequence ids not in use. */
+  get freeSequences(): number {
+    return this.#freeIds.length;
+  }
+
+  /** KV cells holding a token of some sequence; a prefix shared by forks counts once. */
+  get usedCells(): number {
+    return this.ledger.used;
+  }
+
+  get freeCells(): number {
+    return this.contextSize - this.ledger.used;
+  }
+
+  get disposed(): boolean {
+    return this.#native === null || this.#disposing !== null;
+  }
+
+  /** An empty sequence. Throws SEQUENCE_LIMIT when all `sequences` ids are in use. */
+  createSequence(options: { sampling?: SamplingOptions } = {}): Sequence {
+    this.#checkLive();
+    const id = this.#takeId();
+    try {
+      const sampler = createSampler(this.model.native, options.sampling);
+      return this.#register(new Sequence(this, id, { tokens: [], nPast: 0, pending: null, sampler }));
+    } catch (error) {
+      this.#freeIds.push(id);
+      throw error;
+    }
+  }
+
+  /**
+   * Advances all given sequences together, one batch per step, until each meets its own stop rule.
+   * A request is a sequence (using `options`) or `{ sequence, ...own options }`.
+   */
+  generate(requests: readonly (Sequence | GenerationRequest)[], options: GenerateOptions = {}): Generation {
+    this.#checkLive();
+    const { signal, ...shared } = options;
+    const normalized = requests.map((r) => (r instanceof Sequence ? { ...shared, sequence: r } : { ...shared, ...r }));
+    return new Generation(this, normalized, signal);
+  }
+
+  /** Waits for running work, frees every sequence and the native context. */
+  dispose(): Promise<void> {
+    if (!this.#disposing) {
+      this.#disposing = (async () => {
+        await this.scheduler.drained();
+        for (const sequence of this.#sequences) sequence.state.sampler.dispose();
+        this.#sequences.clear();
+        this.#native?.dispose();
+        this.#native = null;
+        for (const callback of this.#onDispose) callback();
+      })();
+    }
+    return this.#disposing;
+  }
+
+  /** @internal */
+  onDispose(callback: () => void): void {
+    this.#onDispose.push(callback);
+  }
+
+  /** @internal */
+  checkTokens(tokens: readonly number[]): void {
+    const vocab = this.model.vocabSize;
+    for (const token of tokens) {
+      if (!Number.isInteger(token) || token < 0 || token >= vocab) {
+        throw new StagebeamError("INVALID_TOKEN", `token id ${token} is out of range: the vocabulary has ${vocab} tokens`);
+      }
+    }
+  }
+
+  /** @internal Decodes tokens at the sequence's next positions; outputs only for the last when asked. */
+  async decodeTokens(
+    sequence: Sequence,
+    tokens: readonly number[],
+    options: { signal?: AbortSignal; topK?: number; probes?: readonly number[]; wantLast: boolean },
+  ): Promise<DecodeOutput[]> {
+    if (options.probes) this.checkTokens(options.probes);
+    const start = sequence.state.nPast;
+    const positions = tokens.map((_, i) => start + i);
+    const outputs = await this.scheduler.decode(
+      tokens.map((token, i) => ({
+        token,
+        position: positions[i]!,
+        seqId: sequence.id,
+        output: options.wantLast && i === tokens.length - 1,
+        sampler: null,
+      })),
+      { signal: options.signal, topK: options.topK, probes: options.probes },
+    );
+    this.ledger.add(sequence.id, positions);
+    return outputs;
+  }
+
+  /** @internal Makes the last token pending again (after an evaluate that read logprobs). */
+  async restorePending(sequence: Sequence): Promise<void> {
+    const state = sequence.state;
+    if (state.pending !== null) return;
+    if (state.tokens.length === 0) {
+      throw new InvalidArgumentError("INVALID_ARGUMENT", `sequence ${sequence.id} is empty: evaluate a prompt before generating`);
+    }
+    const last = state.nPast - 1;
+    await this.scheduler.exclusive(() => {
+      if (!this.#nativeOrThrow().seqRemove(sequence.id, last, -1)) {
+        throw new StagebeamError("INTERNAL", "this model's memory cannot remove the last token of a sequence");
+      }
+      this.ledger.remove(sequence.id, last);
+    });
+    state.nPast = last;
+    state.pending = state.tokens[state.tokens.length - 1]!;
+  }
+
+  /** @internal */
+  async forkSequence(parent: Sequence): Promise<Sequence> {
+    this.#checkLive();
+    const id = this.#takeId();
+    try {
+      await this.scheduler.exclusive(() => {
+        this.#nativeOrThrow().seqCopy(parent.id, id, -1, -1);
+        this.ledger.copy(parent.id, id);
+      });
+    } catch (error) {
+      this.#freeIds.push(id);
+      throw error;
+    }
+    const state = parent.state;
+    return this.#register(
+      new Sequence(this, id, {
+        tokens: [...state.tokens],
+        nPast: state.nPast,
+        pending: state.pending,
+        sampler: state.sampler.clone(),
+      }),
+    );
+  }
+
+  /** @internal */
+  async releaseSequence(sequence: Sequence): Promise<void> {
+    if (!this.#sequences.delete(sequence)) return;
+    sequence.state.sampler.dispose();
+    if (this.#native === null) return;
+    await this.scheduler.exclusive(() => {
+      this.#native?.seqRemove(sequence.id, -1, -1);
+      this.ledger.remove(sequence.id);
+    });
+    this.#freeIds.push(sequence.id);
+  }
+
+  #register(sequence: Sequence): Sequence {
+    this.#sequences.add(sequence);
+    return sequence;
+  }
+
+  #takeId(): number {
+    const id = this.#freeIds.pop();
+    if (id === undefined) {
+      throw new SequenceLimitError(
+        "SEQUENCE_LIMIT",
+        `all ${this.info.sequences} sequences of this context are in use: dispose some, or create the context with more sequences`,
+      );
+    }
+    return id;
+  }
+
+  #nativeOrThrow(): NativeContext {
+    if (!this.#native) throw new DisposedError("DISPOSED", "the context has been disposed");
+    return this.#native;
+  }
+
+  #checkLive(): void {
+    if (this.disposed) throw new DisposedError("DISPOSED", "the context has been disposed");
+  }
+}

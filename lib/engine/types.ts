@@ -1,0 +1,45 @@
+// The engine boundary: what the search layer (lib/reasoning, a later issue) needs from an inference
+// engine, and nothing more. The llama.cpp engine (Context, Sequence) implements it; a second engine
+// (mllama on ggml) will implement the same interfaces, so search code never knows which one runs it.
+import type { TokenLogprob } from "../batch-scheduler.js";
+import type { GenerationEvent, GenerationResult, GenerateOptions } from "../generation.js";
+import type { SamplingOptions } from "../sampling.js";
+
+export interface EngineEvaluateOptions {
+  signal?: AbortSignal;
+  /** Read the distribution after the input: top-k and the logprobs of probe tokens. */
+  logprobs?: { topK?: number; probes?: readonly number[] };
+}
+
+export interface EngineSequence {
+  readonly id: number;
+  readonly tokens: readonly number[];
+  /** Append text or tokens and evaluate them into the sequence's cache. */
+  evaluate(
+    input: string | readonly number[],
+    options?: EngineEvaluateOptions,
+  ): Promise<{ tokens: number[]; next?: { top: TokenLogprob[]; probes: number[] } }>;
+  /** A sequence sharing this one's cached prefix, with a clone of its sampler. */
+  fork(): Promise<EngineSequence>;
+  setSampling(options: SamplingOptions): void;
+  dispose(): Promise<void>;
+}
+
+export interface EngineGenerationRequest extends Omit<GenerateOptions, "signal"> {
+  sequence: EngineSequence;
+}
+
+export interface EngineGeneration extends AsyncIterable<GenerationEvent> {
+  result(): Promise<GenerationResult[]>;
+}
+
+export interface EngineContext {
+  createSequence(options?: { sampling?: SamplingOptions }): EngineSequence;
+  /** All requests advance in one batch per step. */
+  generate(requests: readonly EngineGenerationRequest[], options?: GenerateOptions): EngineGeneration;
+  tokenize(text: string, options?: { addSpecial?: boolean; parseSpecial?: boolean }): number[];
+  detokenize(tokens: readonly number[]): string;
+  readonly stats: { promptTokens: number; generatedTokens: number; decodeCalls: number; imageEncodes: number };
+  readonly freeCells: number;
+  readonly freeSequences: number;
+}

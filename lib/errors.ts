@@ -1,0 +1,105 @@
+// Typed errors with stable codes. Native failures arrive as Errors with a `code`; toStagebeamError()
+// turns them into these classes so callers can `instanceof` or switch on `error.code`.
+
+export type ErrorCode =
+  | "MODEL_NOT_FOUND"
+  | "INVALID_GGUF"
+  | "UNSUPPORTED_ARCHITECTURE"
+  | "MODEL_LOAD_FAILED"
+  | "CONTEXT_CREATE_FAILED"
+  | "CONTEXT_FULL"
+  | "CONTEXT_BUSY"
+  | "SEQUENCE_LIMIT"
+  | "INVALID_SEQUENCE"
+  | "INVALID_TOKEN"
+  | "INVALID_GRAMMAR"
+  | "GRAMMAR_REJECTED"
+  | "SAMPLING_FAILED"
+  | "INVALID_ARGUMENT"
+  | "ABORTED"
+  | "DISPOSED"
+  | "DECODE_FAILED"
+  | "NATIVE_ADDON_MISSING"
+  | "NO_BACKEND"
+  | "INTERNAL";
+
+export class StagebeamError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+export class ModelNotFoundError extends StagebeamError {}
+export class InvalidModelError extends StagebeamError {}
+export class ContextFullError extends StagebeamError {}
+export class SequenceLimitError extends StagebeamError {}
+export class InvalidGrammarError extends StagebeamError {}
+export class InvalidArgumentError extends StagebeamError {}
+export class AbortError extends StagebeamError {
+  constructor(message = "the operation was aborted", options?: { cause?: unknown }) {
+    super("ABORTED", message, options);
+  }
+}
+export class DisposedError extends StagebeamError {}
+
+const classes: Partial<Record<ErrorCode, new (code: ErrorCode, message: string, options?: { cause?: unknown }) => StagebeamError>> = {
+  MODEL_NOT_FOUND: ModelNotFoundError,
+  INVALID_GGUF: InvalidModelError,
+  UNSUPPORTED_ARCHITECTURE: InvalidModelError,
+  MODEL_LOAD_FAILED: InvalidModelError,
+  CONTEXT_FULL: ContextFullError,
+  SEQUENCE_LIMIT: SequenceLimitError,
+  INVALID_GRAMMAR: InvalidGrammarError,
+  INVALID_ARGUMENT: InvalidArgumentError,
+  INVALID_TOKEN: InvalidArgumentError,
+  INVALID_SEQUENCE: InvalidArgumentError,
+  DISPOSED: DisposedError,
+};
+
+export function createError(code: ErrorCode, message: string, cause?: unknown): StagebeamError {
+  if (code === "ABORTED") return new AbortError(message, { cause });
+  const Class = classes[code] ?? StagebeamError;
+  return new Class(code, message, cause === undefined ? undefined : { cause });
+}
+
+/** Converts anything thrown by the addon (or a plain Error) into a StagebeamError. */
+export function toStagebeamError(error: unknown): StagebeamError {
+  if (error instanceof StagebeamError) return error;
+  if (error instanceof Error) {
+    const code = (error as Error & { code?: unknown }).code;
+    if (typeof code === "string" && isErrorCode(code)) return createError(code, error.message, error);
+    return new StagebeamError("INTERNAL", error.message, { cause: error });
+  }
+  return new StagebeamError("INTERNAL", String(error));
+}
+
+const knownCodes = new Set<string>([
+  "MODEL_NOT_FOUND", "INVALID_GGUF", "UNSUPPORTED_ARCHITECTURE", "MODEL_LOAD_FAILED", "CONTEXT_CREATE_FAILED",
+  "CONTEXT_FULL", "CONTEXT_BUSY", "SEQUENCE_LIMIT", "INVALID_SEQUENCE", "INVALID_TOKEN", "INVALID_GRAMMAR",
+  "GRAMMAR_REJECTED", "SAMPLING_FAILED", "INVALID_ARGUMENT", "ABORTED", "DISPOSED", "DECODE_FAILED",
+  "NATIVE_ADDON_MISSING", "NO_BACKEND", "INTERNAL",
+]);
+
+function isErrorCode(code: string): code is ErrorCode {
+  return knownCodes.has(code);
+}
+
+/** Runs a native call and rethrows its failure as a typed error. */
+export async function native<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw toStagebeamError(error);
+  }
+}
+
+export function nativeSync<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (error) {
+    throw toStagebeamError(error);
+  }
+}

@@ -1,0 +1,225 @@
+// Lockstep generation: all given sequences advance together, one batch per step, each with its own stop
+// rules (stop strings in newly generated text, end-of-generation tokens, a token budget).
+import { throwIfAborted } from "./abort.js";
+import type { DecodeItem, TokenLogprob } from "./batch-scheduler.js";
+import type { Context } from "./context.js";
+import { InvalidArgumentError, StagebeamError } from "./errors.js";
+import { runLocked } from "./mutex.js";
+import { createSampler, type SamplingOptions } from "./sampling.js";
+import { assertDistinct, type Sequence } from "./sequence.js";
+import { StopDetector } from "./stop-detector.js";
+import { TokenTextDecoder } from "./token-text.js";
+
+export interface GenerateOptions {
+  /** Most tokens to sample (default 256). */
+  maxTokens?: number;
+  /** Stop when one of these appears in the newly generated text. */
+  stop?: readonly string[];
+  /** Keep going through end-of-generation tokens (for fixed-length runs such as benchmarks). */
+  ignoreEog?: boolean;
+  /** Report this many top logprobs for every sampled token. */
+  topLogprobs?: number;
+  /** Replace the sequence's sampler before generating. */
+  sampling?: SamplingOptions;
+  signal?: AbortSignal;
+}
+
+export interface GenerationRequest extends Omit<GenerateOptions, "signal"> {
+  sequence: Sequence;
+}
+
+export type StopReason = "eog" | "stop" | "maxTokens" | "contextFull";
+
+export interface GenerationEvent {
+  /** Index of the request in the generate() call. */
+  index: number;
+  sequence: Sequence;
+  token: number;
+  /** Text this token completed (may be "" mid-character, or for an end-of-generation token). */
+  text: string;
+  logprob: number;
+  top?: TokenLogprob[];
+}
+
+export interface GenerationResult {
+  sequence: Sequence;
+  /** Every sampled token, the end-of-generation token included. */
+  tokens: number[];
+  logprobs: number[];
+  /** Generated text, up to (not including) the stop string. */
+  text: string;
+  /** Everything the tokens decode to, stop string and anything after it included. */
+  rawText: string;
+  stopReason: StopReason;
+  /** The stop string that ended generation. */
+  stop?: string;
+}
+
+interface Live {
+  index: number;
+  request: Required<Pick<GenerationRequest, "maxTokens" | "ignoreEog" | "topLogprobs">> & GenerationRequest;
+  text: TokenTextDecoder;
+  stops: StopDetector;
+  result: GenerationResult;
+  done: boolean;
+}
+
+/** An in-progress generate() call: iterate it for tokens as they come, or await result(). */
+export class Generation implements AsyncIterable<GenerationEvent> {
+  readonly #events: AsyncGenerator<GenerationEvent, GenerationResult[]>;
+  #results: GenerationResult[] | null = null;
+  #started = false;
+
+  /** @internal */
+  constructor(context: Context, requests: GenerationRequest[], signal: AbortSignal | undefined) {
+    this.#events = run(context, requests, signal);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<GenerationEvent> {
+    if (this.#started) throw new InvalidArgumentError("INVALID_ARGUMENT", "a Generation can be iterated once");
+    this.#started = true;
+    for (;;) {
+      const next = await this.#events.next();
+      if (next.done) {
+        this.#results = next.value;
+        return;
+      }
+      yield next.value;
+    }
+  }
+
+  /** Runs the generation to the end (if not iterated) and returns one result per request, in order. */
+  async result(): Promise<GenerationResult[]> {
+    if (!this.#started) {
+      for await (const _ of this) {
+        // draining
+      }
+    }
+    if (!this.#results) throw new StagebeamError("INTERNAL", "the generation was not run to completion");
+    return this.#results;
+  }
+}
+
+async function* run(
+  context: Context,
+  requests: GenerationRequest[],
+  signal: AbortSignal | undefined,
+): AsyncGenerator<GenerationEvent, GenerationResult[]> {
+  const sequences = requests.map((r) => r.sequence);
+  assertDistinct(sequences);
+  for (const request of requests) {
+    if (request.sequence.context !== context) {
+      throw new InvalidArgumentError("INVALID_ARGUMENT", "a sequence of another context was passed to generate()");
+    }
+    const maxTokens = request.maxTokens ?? 256;
+    if (!Number.isInteger(maxTokens) || maxTokens < 0) {
+      throw new InvalidArgumentError("INVALID_ARGUMENT", `maxTokens must be a non-negative integer, got ${request.maxTokens}`);
+    }
+  }
+
+  // Hold every sequence's lock for the whole run (taken in id order, so concurrent calls cannot deadlock).
+  const release = await acquireAll(sequences);
+  try {
+    throwIfAborted(signal);
+    const live: Live[] = [];
+    const results: GenerationResult[] = [];
+    for (const [index, request] of requests.entries()) {
+      const sequence = request.sequence;
+      sequence.checkLive();
+      if (request.sampling) {
+        const sampler = createSampler(context.model.native, request.sampling);
+        sequence.state.sampler.dispose();
+        sequence.state.sampler = sampler;
+      }
+      await context.restorePending(sequence);
+      const entry: Live = {
+        index,
+        request: { maxTokens: 256, ignoreEog: false, topLogprobs: 0, ...request },
+        text: new TokenTextDecoder(),
+        stops: new StopDetector(request.stop ?? []),
+        result: { sequence, tokens: [], logprobs: [], text: "", rawText: "", stopReason: "maxTokens" },
+        done: false,
+      };
+      results.push(entry.result);
+      if (entry.request.maxTokens === 0) finish(entry, "maxTokens");
+      else live.push(entry);
+    }
+
+    let active = live;
+    while (active.length > 0) {
+      throwIfAborted(signal);
+      for (const entry of active) {
+        if (entry.request.sequence.state.nPast + 1 > context.contextSize) finish(entry, "contextFull");
+      }
+      active = active.filter((entry) => !entry.done);
+      if (active.length === 0) break;
+
+      const items: DecodeItem[] = active.map((entry) => {
+        const state = entry.request.sequence.state;
+        return { token: state.pending!, position: state.nPast, seqId: entry.request.sequence.id, output: true, sampler: state.sampler };
+      });
+      const topK = Math.max(0, ...active.map((entry) => entry.request.topLogprobs));
+      const outputs = await context.scheduler.decode(items, { topK, signal });
+
+      const events: GenerationEvent[] = [];
+      active.forEach((entry, i) => {
+        const output = outputs[i]!;
+        const sequence = entry.request.sequence;
+        const token = output.token!;
+        // The pending token is now in the cache; the sampled one becomes pending.
+        context.ledger.add(sequence.id, [sequence.state.nPast]);
+        sequence.state.nPast += 1;
+        sequence.state.pending = token;
+        sequence.state.tokens.push(token);
+        context.stats.generatedTokens += 1;
+        entry.result.tokens.push(token);
+        entry.result.logprobs.push(output.logprob!);
+
+        const eog = context.model.isEndOfGeneration(token);
+        const text = eog && !entry.request.ignoreEog ? "" : entry.text.push(context.model.tokenPiece(token));
+        events.push({
+          index: entry.index,
+          sequence,
+          token,
+          text,
+          logprob: output.logprob!,
+          top: entry.request.topLogprobs > 0 ? output.top.slice(0, entry.request.topLogprobs) : undefined,
+        });
+        if (eog && !entry.request.ignoreEog) return finish(entry, "eog");
+        const match = entry.stops.push(text);
+        if (match) return finish(entry, "stop", match.stop, match.index);
+        if (entry.result.tokens.length >= entry.request.maxTokens) finish(entry, "maxTokens");
+      });
+      for (const event of events) yield event;
+      active = active.filter((entry) => !entry.done);
+    }
+    return results;
+  } finally {
+    release();
+  }
+
+  function finish(entry: Live, reason: StopReason, stop?: string, stopIndex?: number): void {
+    entry.done = true;
+    entry.text.end();
+    entry.result.rawText = entry.text.text;
+    entry.result.text = stopIndex === undefined ? entry.text.text : entry.text.text.slice(0, stopIndex);
+    entry.result.stopReason = reason;
+    if (stop !== undefined) entry.result.stop = stop;
+  }
+}
+
+async function acquireAll(sequences: Sequence[]): Promise<() => void> {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let ready!: () => void;
+  const acquired = new Promise<void>((resolve) => (ready = resolve));
+  void runLocked(
+    sequences.map((s) => ({ key: s.id, mutex: s.lock })),
+    async () => {
+      ready();
+      await held;
+    },
+  );
+  await acquired;
+  return release;
+}

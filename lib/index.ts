@@ -1,0 +1,18 @@
+// stagebeam's public API.
+export { loadModel, Model, type LoadModelOptions, type ModelMetadata, type TokenizeOptions } from "./model.js";
+export { Context, type ContextOptions, type ContextStats } from "./context.js";
+export { Sequence, type EvaluateOptions, type EvaluateResult } from "./sequence.js";
+export {
+  Generation,
+  type GenerateOptions,
+  type GenerationEvent,
+  type GenerationRequest,
+  type GenerationResult,
+  type StopReason,
+} from "./generation.js";
+export type { SamplingOptions } from "./sampling.js";
+export type { TokenLogprob } from "./batch-scheduler.js";
+export type { ChatMessage } from "./chat-template.js";
+export * from "./errors.js";
+export { backendDevices } from "./native.js";
+export type * from "./engine/types.js";

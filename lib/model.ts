@@ -1,0 +1,144 @@
+// Model: a loaded GGUF. Vocabulary operations, metadata, chat templates, and contexts made from it.
+import { stat } from "node:fs/promises";
+import { resolve } from "node:path";
+import { withCancellation } from "./abort.js";
+import { renderChatTemplate, type ChatMessage } from "./chat-template.js";
+import { Context, type ContextOptions } from "./context.js";
+import { DisposedError, ModelNotFoundError, native, nativeSync, StagebeamError } from "./errors.js";
+import { nativeAddon, type NativeModel, type NativeModelMetadata } from "./native.js";
+
+export interface LoadModelOptions {
+  /** Path to a .gguf file. */
+  path: string;
+  /** Layers to offload to a GPU; -1 (default) offloads all that the backend can take. 0 keeps all on CPU. */
+  gpuLayers?: number;
+  /** Memory-map the weights (default: llama.cpp decides). */
+  useMmap?: boolean;
+  /** Called with 0..1 as the weights load. */
+  onProgress?: (progress: number) => void;
+  signal?: AbortSignal;
+}
+
+export type ModelMetadata = NativeModelMetadata;
+
+export interface TokenizeOptions {
+  /** Add BOS/EOS as the model is configured to (default true). */
+  addSpecial?: boolean;
+  /** Parse special-token text such as `<|eot_id|>` into the special token (default false). */
+  parseSpecial?: boolean;
+}
+
+export async function loadModel(options: LoadModelOptions): Promise<Model> {
+  const path = resolve(options.path);
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) throw new Error("not a file");
+  } catch {
+    throw new ModelNotFoundError("MODEL_NOT_FOUND", `model file not found: ${path}`);
+  }
+  const addon = nativeAddon();
+  const handle = await withCancellation(options.signal, (cancellation) =>
+    native(() =>
+      addon.Model.load(
+        path,
+        { gpuLayers: options.gpuLayers, useMmap: options.useMmap },
+        options.onProgress,
+        cancellation,
+      ),
+    ),
+  );
+  return new Model(handle, path);
+}
+
+export class Model {
+  readonly path: string;
+  readonly metadata: ModelMetadata;
+  #native: NativeModel | null;
+  readonly #contexts = new Set<Context>();
+  readonly #pieces = new Map<number, Uint8Array>();
+  readonly #eog = new Map<number, boolean>();
+
+  /** @internal use loadModel() */
+  constructor(handle: NativeModel, path: string) {
+    this.#native = handle;
+    this.path = path;
+    this.metadata = handle.metadata();
+  }
+
+  /** @internal */
+  get native(): NativeModel {
+    if (!this.#native) throw new DisposedError("DISPOSED", "the model has been disposed");
+    return this.#native;
+  }
+
+  get disposed(): boolean {
+    return this.#native === null;
+  }
+
+  get vocabSize(): number {
+    return this.metadata.vocabSize;
+  }
+
+  tokenize(text: string, options: TokenizeOptions = {}): number[] {
+    const tokens = nativeSync(() => this.native.tokenize(text, options.addSpecial ?? true, options.parseSpecial ?? false));
+    return Array.from(tokens);
+  }
+
+  /** Text of tokens. `special: true` renders special tokens (e.g. `<|eot_id|>`) as text. */
+  detokenize(tokens: readonly number[], options: { special?: boolean } = {}): string {
+    return nativeSync(() => this.native.detokenize(Int32Array.from(tokens), false, options.special ?? false));
+  }
+
+  /** The raw bytes of one token (may be part of a UTF-8 character). Cached. */
+  tokenPiece(token: number): Uint8Array {
+    let piece = this.#pieces.get(token);
+    if (!piece) {
+      piece = nativeSync(() => this.native.tokenPiece(token, false));
+      this.#pieces.set(token, piece);
+    }
+    return piece;
+  }
+
+  /** End of generation (EOS, EOT and the model's other stop tokens). Cached. */
+  isEndOfGeneration(token: number): boolean {
+    let eog = this.#eog.get(token);
+    if (eog === undefined) {
+      eog = nativeSync(() => this.native.isEog(token));
+      this.#eog.set(token, eog);
+    }
+    return eog;
+  }
+
+  /** Renders messages with the model's chat template (or `template`). */
+  applyChatTemplate(messages: ChatMessage[], options: { addGenerationPrompt?: boolean; template?: string } = {}): string {
+    const template = options.template ?? this.metadata.chatTemplate;
+    if (!template) {
+      throw new StagebeamError("INVALID_ARGUMENT", "this model has no chat template: pass options.template");
+    }
+    const special = this.metadata.specialTokens;
+    const text = (token: number | null) => (token === null ? "" : this.native.detokenize(Int32Array.of(token), false, true));
+    return renderChatTemplate({
+      template,
+      messages,
+      addGenerationPrompt: options.addGenerationPrompt ?? true,
+      bosToken: text(special.bos),
+      eosToken: text(special.eos),
+      fallback: (tmpl, msgs, add) => nativeSync(() => this.native.applyChatTemplate(tmpl, msgs, add)),
+    });
+  }
+
+  async createContext(options: ContextOptions = {}): Promise<Context> {
+    const context = await Context.create(this, options);
+    this.#contexts.add(context);
+    context.onDispose(() => this.#contexts.delete(context));
+    return context;
+  }
+
+  /** Disposes every context made from this model, then frees the weights. */
+  async dispose(): Promise<void> {
+    if (!this.#native) return;
+    await Promise.all([...this.#contexts].map((context) => context.dispose()));
+    this.#native.dispose();
+    this.#native = null;
+  }
+}

@@ -1,0 +1,145 @@
+// Loads the compiled addon (prebuilds/<platform>-<arch>/ or build/Release/, via node-gyp-build) and
+// registers ggml's backends from the addon's own folder, where the CPU-variant libraries sit.
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { StagebeamError } from "./errors.js";
+
+export interface NativeModel {
+  metadata(): NativeModelMetadata;
+  tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array;
+  detokenize(tokens: Int32Array, removeSpecial: boolean, unparseSpecial: boolean): string;
+  tokenPiece(token: number, special: boolean): Uint8Array;
+  isEog(token: number): boolean;
+  applyChatTemplate(template: string | null, messages: { role: string; content: string }[], addAssistant: boolean): string | null;
+  dispose(): void;
+}
+
+export interface NativeModelMetadata {
+  architecture: string;
+  name: string;
+  description: string;
+  parameterCount: number;
+  sizeBytes: number;
+  contextLength: number;
+  embeddingSize: number;
+  layerCount: number;
+  headCount: number;
+  kvHeadCount: number;
+  slidingWindow: number;
+  vocabSize: number;
+  ropeType: number;
+  hasEncoder: boolean;
+  isRecurrent: boolean;
+  isHybrid: boolean;
+  chatTemplate: string | null;
+  specialTokens: Record<"bos" | "eos" | "eot" | "sep" | "nl" | "pad", number | null>;
+  addBos: boolean;
+  addEos: boolean;
+  meta: Record<string, string>;
+}
+
+export interface NativeContextInfo {
+  contextSize: number;
+  sequences: number;
+  batchSize: number;
+  ubatchSize: number;
+  threads: number;
+  threadsBatch: number;
+  canShift: boolean;
+}
+
+export interface NativeDecodeRequest {
+  tokens: Int32Array;
+  positions: Int32Array;
+  seqIds: Int32Array;
+  outputs: Uint8Array;
+  samplers: (NativeSampler | null)[];
+  topK: number;
+  probes?: Int32Array;
+}
+
+export interface NativeDecodeResult {
+  tokens: Int32Array;
+  logprobs: Float32Array;
+  topTokens: Int32Array;
+  topLogprobs: Float32Array;
+  probeLogprobs: Float32Array;
+}
+
+export interface NativeContext {
+  info(): NativeContextInfo;
+  seqCopy(src: number, dst: number, p0?: number, p1?: number): void;
+  seqRemove(seq: number, p0?: number, p1?: number): boolean;
+  seqPosMin(seq: number): number;
+  seqPosMax(seq: number): number;
+  clear(): void;
+  decode(request: NativeDecodeRequest, cancellation?: NativeCancellation): Promise<NativeDecodeResult>;
+  dispose(): void;
+}
+
+export interface NativeSampler {
+  clone(): NativeSampler;
+  accept(tokens: Int32Array): void;
+  reset(): void;
+  dispose(): void;
+}
+
+export interface NativeCancellation {
+  cancel(): void;
+  readonly cancelled: boolean;
+}
+
+export interface NativeDevice {
+  name: string;
+  description: string;
+  type: "cpu" | "gpu" | "igpu" | "accel";
+}
+
+export interface NativeAddon {
+  Model: {
+    load(
+      path: string,
+      options: { gpuLayers?: number; useMmap?: boolean },
+      onProgress?: (progress: number) => void,
+      cancellation?: NativeCancellation,
+    ): Promise<NativeModel>;
+  };
+  Context: { create(model: NativeModel, options: Record<string, unknown>): Promise<NativeContext> };
+  Sampler: new (model: NativeModel, options: Record<string, unknown>) => NativeSampler;
+  Cancellation: new () => NativeCancellation;
+  loadBackends(dir: string): NativeDevice[];
+  systemInfo(): string;
+  maxSequences(): number;
+}
+
+const packageRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
+let addon: NativeAddon | undefined;
+let devices: NativeDevice[] = [];
+
+/** The addon, loaded on first use. */
+export function nativeAddon(): NativeAddon {
+  if (addon) return addon;
+  const require = createRequire(import.meta.url);
+  const nodeGypBuild = require("node-gyp-build") as { (dir: string): unknown; path(dir: string): string };
+  let path: string;
+  try {
+    path = nodeGypBuild.path(packageRoot);
+  } catch (error) {
+    throw new StagebeamError(
+      "NATIVE_ADDON_MISSING",
+      "the stagebeam native addon is not built for this platform: run `npm install` (or `npm run build`) in the package folder",
+      { cause: error },
+    );
+  }
+  const loaded = require(path) as NativeAddon;
+  devices = loaded.loadBackends(dirname(path));
+  addon = loaded;
+  return loaded;
+}
+
+/** The compute devices ggml registered (CPU always; GPUs when the build has their backend). */
+export function backendDevices(): NativeDevice[] {
+  nativeAddon();
+  return devices;
+}
