@@ -1,0 +1,108 @@
+// A tiny llama-architecture model with seeded random weights: loads and runs in llama.cpp like a real
+// one (same graph, same tokenizer), in milliseconds. Speed and correctness of the plumbing do not depend
+// on trained values, so tests and the demo use these instead of downloads.
+import { readGgufMetadata } from "./reader.js";
+import { GgufType, type GgufValue } from "./types.js";
+import { gguf, writeGguf, type GgufTensor } from "./writer.js";
+
+export interface TinyLlamaOptions {
+  /** A GGUF holding a tokenizer (e.g. llama.cpp/models/ggml-vocab-llama-spm.gguf); its tokenizer.* keys are copied. */
+  vocabPath: string;
+  seed?: number;
+  embeddingSize?: number;
+  layers?: number;
+  heads?: number;
+  kvHeads?: number;
+  feedForwardSize?: number;
+  contextLength?: number;
+  /** Jinja chat template stored as tokenizer.chat_template (default: a Llama-2 style [INST] template). */
+  chatTemplate?: string | null;
+  name?: string;
+}
+
+export const LLAMA2_CHAT_TEMPLATE =
+  "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}" +
+  "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% else %}{{ ' ' + message['content'] + eos_token }}{% endif %}{% endfor %}";
+
+/** mulberry32: a small, fast, seedable PRNG; the same seed gives byte-identical models on every machine. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function writeTinyLlama(path: string, options: TinyLlamaOptions): void {
+  const nEmbd = options.embeddingSize ?? 64;
+  const nLayer = options.layers ?? 2;
+  const nHead = options.heads ?? 4;
+  const nHeadKv = options.kvHeads ?? 2;
+  const nFf = options.feedForwardSize ?? 128;
+  const headDim = nEmbd / nHead;
+  if (!Number.isInteger(headDim)) throw new Error("embeddingSize must be a multiple of heads");
+  const random = seededRandom(options.seed ?? 1);
+
+  const vocab = readGgufMetadata(options.vocabPath);
+  const tokens = vocab.kv.get("tokenizer.ggml.tokens");
+  if (!tokens || tokens.type !== GgufType.ARRAY) throw new Error(`${options.vocabPath} has no tokenizer.ggml.tokens`);
+  const nVocab = tokens.value.length;
+
+  const kv = new Map<string, GgufValue>([
+    ["general.architecture", gguf.str("llama")],
+    ["general.name", gguf.str(options.name ?? "stagebeam tiny llama (random weights)")],
+    ["llama.context_length", gguf.u32(options.contextLength ?? 2048)],
+    ["llama.embedding_length", gguf.u32(nEmbd)],
+    ["llama.block_count", gguf.u32(nLayer)],
+    ["llama.feed_forward_length", gguf.u32(nFf)],
+    ["llama.attention.head_count", gguf.u32(nHead)],
+    ["llama.attention.head_count_kv", gguf.u32(nHeadKv)],
+    ["llama.rope.dimension_count", gguf.u32(headDim)],
+    ["llama.rope.freq_base", gguf.f32(10000)],
+    ["llama.attention.layer_norm_rms_epsilon", gguf.f32(1e-5)],
+    ["llama.vocab_size", gguf.u32(nVocab)],
+    ["general.file_type", gguf.u32(0)],
+  ]);
+  for (const [key, value] of vocab.kv) {
+    if (key.startsWith("tokenizer.")) kv.set(key, value);
+  }
+  const template = options.chatTemplate === undefined ? LLAMA2_CHAT_TEMPLATE : options.chatTemplate;
+  if (template === null) kv.delete("tokenizer.chat_template");
+  else kv.set("tokenizer.chat_template", gguf.str(template));
+
+  const uniform = (dims: number[], scale: number): Float32Array => {
+    const n = dims.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = (random() * 2 - 1) * scale;
+    return data;
+  };
+  const ones = (n: number) => new Float32Array(n).fill(1);
+  // Scaled like a trained network's activations: each projection keeps roughly unit variance, and the
+  // output projection spreads logits over a few nats, so greedy decoding is not stuck on one token.
+  const proj = (fanIn: number, fanOut: number): GgufTensor["data"] => uniform([fanIn, fanOut], Math.sqrt(3 / fanIn));
+
+  const nEmbdKv = headDim * nHeadKv;
+  const tensors: GgufTensor[] = [
+    { name: "token_embd.weight", dims: [nEmbd, nVocab], data: uniform([nEmbd, nVocab], 1) },
+    { name: "output_norm.weight", dims: [nEmbd], data: ones(nEmbd) },
+    { name: "output.weight", dims: [nEmbd, nVocab], data: uniform([nEmbd, nVocab], 0.3) },
+  ];
+  for (let i = 0; i < nLayer; i++) {
+    const blk = `blk.${i}`;
+    tensors.push(
+      { name: `${blk}.attn_norm.weight`, dims: [nEmbd], data: ones(nEmbd) },
+      { name: `${blk}.attn_q.weight`, dims: [nEmbd, nEmbd], data: proj(nEmbd, nEmbd) },
+      { name: `${blk}.attn_k.weight`, dims: [nEmbd, nEmbdKv], data: proj(nEmbd, nEmbdKv) },
+      { name: `${blk}.attn_v.weight`, dims: [nEmbd, nEmbdKv], data: proj(nEmbd, nEmbdKv) },
+      { name: `${blk}.attn_output.weight`, dims: [nEmbd, nEmbd], data: proj(nEmbd, nEmbd) },
+      { name: `${blk}.ffn_norm.weight`, dims: [nEmbd], data: ones(nEmbd) },
+      { name: `${blk}.ffn_gate.weight`, dims: [nEmbd, nFf], data: proj(nEmbd, nFf) },
+      { name: `${blk}.ffn_up.weight`, dims: [nEmbd, nFf], data: proj(nEmbd, nFf) },
+      { name: `${blk}.ffn_down.weight`, dims: [nFf, nEmbd], data: proj(nFf, nEmbd) },
+    );
+  }
+  writeGguf(path, kv, tensors);
+}
