@@ -8,6 +8,7 @@
 #include "cancellation.h"
 #include "decode_worker.h"
 #include "errors.h"
+#include "ggml-backend.h"
 #include "log_capture.h"
 #include "model.h"
 #include "promise_worker.h"
@@ -23,6 +24,8 @@ class CreateWorker : public PromiseWorker<> {
         : PromiseWorker(env, "stagebeam.createContext"), model_(std::move(model)), params_(params) {}
     ~CreateWorker() override {
         if (ctx_) llama_free(ctx_);
+        if (free_fn_ && threadpool_) free_fn_(threadpool_);
+        if (free_fn_ && threadpool_batch_) free_fn_(threadpool_batch_);
     }
 
   protected:
@@ -35,12 +38,36 @@ class CreateWorker : public PromiseWorker<> {
                 throw NativeError("CONTEXT_CREATE_FAILED", "llama.cpp could not create the context" + (why.empty() ? "" : " (" + why + ")") +
                                                                ": try a smaller contextSize or fewer sequences");
             }
+            AttachThreadpools();
         });
+    }
+
+    // As llama-bench does: the CPU backend is a loadable module (GGML_BACKEND_DL), so its threadpool
+    // functions are looked up through the backend registry.
+    void AttachThreadpools() {
+        ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+        if (!cpu) return;
+        ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(cpu);
+        using NewFn = ggml_threadpool * (*)(ggml_threadpool_params *);
+        auto new_fn = reinterpret_cast<NewFn>(ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_new"));
+        free_fn_ = reinterpret_cast<void (*)(ggml_threadpool *)>(ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_free"));
+        if (!new_fn || !free_fn_) return;
+        ggml_threadpool_params tpp = ggml_threadpool_params_default(params_.n_threads);
+        threadpool_ = new_fn(&tpp);
+        if (params_.n_threads_batch != params_.n_threads) {
+            ggml_threadpool_params tpp_batch = ggml_threadpool_params_default(params_.n_threads_batch);
+            threadpool_batch_ = new_fn(&tpp_batch);
+        }
+        if (threadpool_) llama_attach_threadpool(ctx_, threadpool_, threadpool_batch_);
     }
 
     Napi::Value Result(Napi::Env env) override {
         auto handle = std::make_shared<ContextHandle>(model_, ctx_, static_cast<int32_t>(llama_n_batch(ctx_)));
+        handle->threadpool = threadpool_;
+        handle->threadpool_batch = threadpool_batch_;
+        handle->threadpool_free = free_fn_;
         ctx_ = nullptr;
+        threadpool_ = threadpool_batch_ = nullptr;
         auto * external = new std::shared_ptr<ContextHandle>(handle);
         return Data(env).context.New({Napi::External<std::shared_ptr<ContextHandle>>::New(
             env, external, [](Napi::Env, std::shared_ptr<ContextHandle> * p) { delete p; })});
@@ -50,6 +77,9 @@ class CreateWorker : public PromiseWorker<> {
     std::shared_ptr<ModelHandle> model_;
     llama_context_params params_;
     llama_context * ctx_ = nullptr;
+    ggml_threadpool * threadpool_ = nullptr;
+    ggml_threadpool * threadpool_batch_ = nullptr;
+    void (*free_fn_)(ggml_threadpool *) = nullptr;
 };
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <memory>
 
+#include "ggml.h"
 #include "llama.h"
 
 namespace stagebeam {
@@ -28,6 +29,11 @@ struct ModelHandle {
 struct ContextHandle {
     std::shared_ptr<ModelHandle> model;
     llama_context * ctx = nullptr;
+    // Persistent CPU threadpools (decode, batch), attached to ctx: without them ggml creates and joins
+    // threads on every graph compute, which costs more than a whole decode of a small model.
+    ggml_threadpool * threadpool = nullptr;
+    ggml_threadpool * threadpool_batch = nullptr;
+    void (*threadpool_free)(ggml_threadpool *) = nullptr;
     llama_batch batch{};
     int32_t batch_capacity = 0;
     // Set while a decode runs on a worker thread: memory operations and a second decode are refused then,
@@ -39,6 +45,10 @@ struct ContextHandle {
     ~ContextHandle() {
         llama_batch_free(batch);
         if (ctx) llama_free(ctx);
+        if (threadpool_free) {
+            if (threadpool) threadpool_free(threadpool);
+            if (threadpool_batch) threadpool_free(threadpool_batch);
+        }
     }
     ContextHandle(const ContextHandle &) = delete;
     ContextHandle & operator=(const ContextHandle &) = delete;
