@@ -105,6 +105,9 @@ export class BatchScheduler {
           }
           continue;
         }
+        // Let every caller whose previous step just finished submit its next one, so they all share
+        // this native call instead of alternating.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         const jobs: DecodeJob[] = [];
         while (this.#queue.length > 0 && this.#queue[0]!.kind === "decode") {
           const job = this.#queue.shift() as DecodeJob;
