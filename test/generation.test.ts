@@ -1,0 +1,221 @@
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { AbortError, loadModel, type Context, type Model, type Sequence } from "../lib/index.js";
+import { tinyLlama } from "./fixtures/models.js";
+
+let model: Model;
+let context: Context;
+
+beforeAll(async () => {
+  model = await loadModel({ path: tinyLlama() });
+  context = await model.createContext({ contextSize: 2048, sequences: 16, threads: 1 });
+});
+
+afterAll(async () => {
+  await model.dispose();
+});
+
+async function prompted(text: string, sampling?: Parameters<Context["createSequence"]>[0]): Promise<Sequence> {
+  const sequence = context.createSequence(sampling);
+  await sequence.evaluate(text);
+  return sequence;
+}
+
+async function generateAlone(text: string, maxTokens: number, sampling = {}) {
+  const sequence = await prompted(text, { sampling });
+  const [result] = await context.generate([sequence], { maxTokens }).result();
+  await sequence.dispose();
+  return result!;
+}
+
+describe("determinism", () => {
+  test("greedy generation is deterministic", async () => {
+    const a = await generateAlone("Once upon a time", 24);
+    const b = await generateAlone("Once upon a time", 24);
+    expect(a.tokens).toHaveLength(24);
+    expect(b.tokens).toEqual(a.tokens);
+    expect(b.text).toBe(a.text);
+  });
+
+  test("seeded sampling is reproducible and different seeds differ", async () => {
+    const sampling = (seed: number) => ({ temperature: 1, topP: 0.95, seed });
+    const a = await generateAlone("Once upon a time", 24, sampling(1));
+    const b = await generateAlone("Once upon a time", 24, sampling(1));
+    const c = await generateAlone("Once upon a time", 24, sampling(2));
+    expect(b.tokens).toEqual(a.tokens);
+    expect(c.tokens).not.toEqual(a.tokens);
+  });
+
+  test("logprobs are the model's log-softmax: greedy picks the top token, probabilities sum to at most 1", async () => {
+    const sequence = await prompted("The capital of France is");
+    const [result] = await context.generate([sequence], { maxTokens: 6, topLogprobs: 1024 }).result();
+    const events = [];
+    const again = await prompted("The capital of France is");
+    for await (const event of context.generate([again], { maxTokens: 6, topLogprobs: 1024 })) events.push(event);
+    for (const event of events) {
+      expect(event.top![0]!.token).toBe(event.token);
+      expect(event.top![0]!.logprob).toBeCloseTo(event.logprob, 6);
+      expect(event.logprob).toBeLessThanOrEqual(0);
+      const mass = event.top!.reduce((sum, t) => sum + Math.exp(t.logprob), 0);
+      expect(mass).toBeLessThanOrEqual(1 + 1e-5);
+      expect(mass).toBeGreaterThan(0.05);
+    }
+    expect(events.map((e) => e.token)).toEqual(result!.tokens);
+    await sequence.dispose();
+    await again.dispose();
+  });
+});
+
+describe("lockstep batches", () => {
+  test("N sequences generated together equal each generated alone", async () => {
+    const prompts = ["Hello my name is", "The weather today", "In 1492, Columbus", "def fibonacci(n):"];
+    const alone = [];
+    for (const p of prompts) alone.push(await generateAlone(p, 20));
+
+    const sequences = await Promise.all(prompts.map((p) => prompted(p)));
+    const callsBefore = context.stats.decodeCalls;
+    const together = await context.generate(sequences, { maxTokens: 20 }).result();
+    // one native decode per step, all four sequences in it
+    expect(context.stats.decodeCalls - callsBefore).toBe(20);
+    together.forEach((r, i) => {
+      expect(r.tokens).toEqual(alone[i]!.tokens);
+      // Batched matmuls and flash attention accumulate in another order than single-token ones (and
+      // the KV cache is F16), so logprobs agree closely but not bit for bit; measured max 6.5e-4.
+      r.logprobs.forEach((lp, j) => expect(Math.abs(lp - alone[i]!.logprobs[j]!)).toBeLessThan(2e-3));
+    });
+    await Promise.all(sequences.map((s) => s.dispose()));
+  });
+
+  test("per-request budgets: each sequence stops on its own", async () => {
+    const a = await prompted("one two three");
+    const b = await prompted("four five six");
+    const results = await context.generate([{ sequence: a, maxTokens: 3 }, { sequence: b, maxTokens: 9 }]).result();
+    expect(results.map((r) => r.tokens.length)).toEqual([3, 9]);
+    expect(results.map((r) => r.stopReason)).toEqual(["maxTokens", "maxTokens"]);
+    await a.dispose();
+    await b.dispose();
+  });
+
+  test("concurrent generate() calls share batch steps and give their solo results", async () => {
+    const prompts = ["alpha beta", "gamma delta", "epsilon zeta"];
+    const solo = [];
+    for (const p of prompts) solo.push(await generateAlone(p, 12));
+    const sequences = await Promise.all(prompts.map((p) => prompted(p)));
+    const callsBefore = context.stats.decodeCalls;
+    const results = await Promise.all(sequences.map((s) => context.generate([s], { maxTokens: 12 }).result()));
+    results.forEach(([r], i) => expect(r!.tokens).toEqual(solo[i]!.tokens));
+    // three independent callers, far fewer than 3 × 12 native calls
+    expect(context.stats.decodeCalls - callsBefore).toBeLessThan(24);
+    await Promise.all(sequences.map((s) => s.dispose()));
+  });
+});
+
+describe("stop rules", () => {
+  test("a stop string ends generation; text excludes it, rawText and tokens keep it", async () => {
+    const free = await generateAlone("Once upon a time", 30);
+    // Pick a stop string from the middle of what greedy decoding produces anyway.
+    const middle = free.text.slice(Math.floor(free.text.length / 2));
+    const stop = middle.trim().slice(0, 3);
+    const index = free.text.indexOf(stop);
+    expect(stop.length).toBe(3);
+
+    const sequence = await prompted("Once upon a time");
+    const [r] = await context.generate([sequence], { maxTokens: 30, stop: [stop, "never-appears-xyz"] }).result();
+    expect(r!.stopReason).toBe("stop");
+    expect(r!.stop).toBe(stop);
+    expect(r!.text).toBe(free.text.slice(0, index));
+    expect(r!.rawText.startsWith(free.text.slice(0, index + 3))).toBe(true);
+    expect(r!.tokens).toEqual(free.tokens.slice(0, r!.tokens.length));
+    expect(r!.tokens.length).toBeLessThan(30);
+    await sequence.dispose();
+  });
+
+  test("stop strings in the prompt do not stop generation", async () => {
+    const sequence = await prompted("STOP STOP STOP");
+    const [r] = await context.generate([sequence], { maxTokens: 5, stop: ["STOP"] }).result();
+    expect(r!.tokens.length).toBeGreaterThan(0);
+    await sequence.dispose();
+  });
+
+  test("end-of-generation stops unless ignored", async () => {
+    const eos = model.metadata.specialTokens.eos!;
+    const forced = { temperature: 0, logitBias: [[eos, 100]] as [number, number][] };
+    const sequence = await prompted("Hi", { sampling: forced });
+    const [r] = await context.generate([sequence], { maxTokens: 10 }).result();
+    expect(r!.stopReason).toBe("eog");
+    expect(r!.tokens).toEqual([eos]);
+    expect(r!.text).toBe("");
+
+    const other = await prompted("Hi", { sampling: forced });
+    const [ignored] = await context.generate([other], { maxTokens: 4, ignoreEog: true }).result();
+    expect(ignored!.stopReason).toBe("maxTokens");
+    expect(ignored!.tokens).toHaveLength(4);
+    await sequence.dispose();
+    await other.dispose();
+  });
+});
+
+describe("grammar", () => {
+  const grammar = 'root ::= ("yes" | "no") ", because " [a-z]{3,8} "."';
+
+  test("every sampled string matches the grammar", async () => {
+    for (let seed = 1; seed <= 5; seed++) {
+      const sequence = await prompted("Answer:", { sampling: { temperature: 1.5, seed, grammar } });
+      const [r] = await context.generate([sequence], { maxTokens: 40 }).result();
+      expect(r!.text).toMatch(/^(yes|no), because [a-z]{3,8}\.$/);
+      expect(r!.stopReason).toBe("eog");
+      await sequence.dispose();
+    }
+  });
+
+  test("a fork continues its parent's grammar state", async () => {
+    const parent = await prompted("Answer:", { sampling: { temperature: 1, seed: 3, grammar } });
+    const [head] = await context.generate([parent], { maxTokens: 2 }).result();
+    const child = await parent.fork();
+    const [rest] = await context.generate([child], { maxTokens: 40 }).result();
+    expect(head!.text + rest!.text).toMatch(/^(yes|no), because [a-z]{3,8}\.$/);
+    await parent.dispose();
+    await child.dispose();
+  });
+});
+
+describe("abort", () => {
+  test("aborting mid-generation rejects promptly and leaves the context usable", async () => {
+    const sequence = await prompted("Tell me a long story");
+    const controller = new AbortController();
+    let seen = 0;
+    const started = Date.now();
+    const run = async () => {
+      for await (const _ of context.generate([sequence], { maxTokens: 1500, signal: controller.signal })) {
+        if (++seen === 5) controller.abort();
+      }
+    };
+    await expect(run()).rejects.toBeInstanceOf(AbortError);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(seen).toBeGreaterThanOrEqual(5);
+    expect(seen).toBeLessThan(10);
+    // The sequence stays consistent: continuing it equals a fresh sequence fed the same tokens.
+    const [next] = await context.generate([sequence], { maxTokens: 8 }).result();
+    const fresh = context.createSequence();
+    await fresh.evaluate(sequence.tokens.slice(0, sequence.tokens.length - 8));
+    const [expected] = await context.generate([fresh], { maxTokens: 8 }).result();
+    expect(next!.tokens).toEqual(expected!.tokens);
+    await sequence.dispose();
+    await fresh.dispose();
+  });
+
+  test("an aborted prompt evaluation adds nothing to the cache", async () => {
+    const small = await model.createContext({ contextSize: 1024, sequences: 2, batchSize: 16, threads: 1 });
+    const sequence = small.createSequence();
+    const controller = new AbortController();
+    const tokens = model.tokenize("word ".repeat(300));
+    const pending = sequence.evaluate(tokens, { signal: controller.signal });
+    controller.abort();
+    await expect(pending).rejects.toBeInstanceOf(AbortError);
+    expect(small.usedCells).toBe(0);
+    expect(sequence.length).toBe(0);
+    await sequence.evaluate("works afterwards");
+    const [r] = await small.generate([sequence], { maxTokens: 4 }).result();
+    expect(r!.tokens).toHaveLength(4);
+    await small.dispose();
+  });
+});
