@@ -2,7 +2,7 @@
 // @huggingface/jinja, the renderer transformers.js uses, so templates behave as they do in Python.
 // Falls back to llama.cpp's built-in renderer for templates the Jinja library cannot parse.
 import { Template } from "@huggingface/jinja";
-import { StagebeamError } from "./errors.js";
+import { createError } from "./errors.js";
 
 export interface ChatMessage {
   role: "system" | "user" | "assistant" | (string & {});
@@ -40,9 +40,9 @@ export function renderChatTemplate(input: ChatTemplateInput): string {
   }
   const rendered = input.fallback(input.template, input.messages, input.addGenerationPrompt);
   if (rendered !== null) return rendered;
-  throw new StagebeamError(
+  throw createError(
     "INVALID_ARGUMENT",
     `the chat template could not be rendered (${(jinjaError as Error)?.message ?? "unknown error"}) and llama.cpp does not recognise it: pass a template explicitly`,
-    { cause: jinjaError },
+    jinjaError,
   );
 }

@@ -3,7 +3,7 @@
 import { availableParallelism } from "node:os";
 import { BatchScheduler, type DecodeOutput } from "./batch-scheduler.js";
 import { CellLedger } from "./cell-ledger.js";
-import { DisposedError, InvalidArgumentError, native, SequenceLimitError, StagebeamError } from "./errors.js";
+import { createError, DisposedError, InvalidArgumentError, native, SequenceLimitError, StagebeamError } from "./errors.js";
 import { Generation, type GenerateOptions, type GenerationRequest } from "./generation.js";
 import type { Model } from "./model.js";
 import { nativeAddon, type NativeContext, type NativeContextInfo } from "./native.js";
@@ -155,7 +155,7 @@ export class Context {
     const vocab = this.model.vocabSize;
     for (const token of tokens) {
       if (!Number.isInteger(token) || token < 0 || token >= vocab) {
-        throw new StagebeamError("INVALID_TOKEN", `token id ${token} is out of range: the vocabulary has ${vocab} tokens`);
+        throw createError("INVALID_TOKEN", `token id ${token} is out of range: the vocabulary has ${vocab} tokens`);
       }
     }
   }

@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 import { withCancellation } from "./abort.js";
 import { renderChatTemplate, type ChatMessage } from "./chat-template.js";
 import { Context, type ContextOptions } from "./context.js";
-import { DisposedError, ModelNotFoundError, native, nativeSync, StagebeamError } from "./errors.js";
+import { createError, DisposedError, ModelNotFoundError, native, nativeSync } from "./errors.js";
 import { nativeAddon, type NativeModel, type NativeModelMetadata } from "./native.js";
 
 export interface LoadModelOptions {
@@ -113,7 +113,7 @@ export class Model {
   applyChatTemplate(messages: ChatMessage[], options: { addGenerationPrompt?: boolean; template?: string } = {}): string {
     const template = options.template ?? this.metadata.chatTemplate;
     if (!template) {
-      throw new StagebeamError("INVALID_ARGUMENT", "this model has no chat template: pass options.template");
+      throw createError("INVALID_ARGUMENT", "this model has no chat template: pass options.template");
     }
     const special = this.metadata.specialTokens;
     const text = (token: number | null) => (token === null ? "" : this.native.detokenize(Int32Array.of(token), false, true));

@@ -7,7 +7,7 @@
 import { throwIfAborted } from "./abort.js";
 import type { TokenLogprob } from "./batch-scheduler.js";
 import type { Context } from "./context.js";
-import { DisposedError, InvalidArgumentError, StagebeamError } from "./errors.js";
+import { createError, DisposedError, InvalidArgumentError } from "./errors.js";
 import { Mutex } from "./mutex.js";
 import type { NativeSampler } from "./native.js";
 import { createSampler, type SamplingOptions } from "./sampling.js";
@@ -106,7 +106,7 @@ export class Sequence {
     const readNext = options.logprobs !== undefined;
     const toDecode = readNext ? all : all.slice(0, -1);
     if (this.state.nPast + all.length > this.context.contextSize) {
-      throw new StagebeamError(
+      throw createError(
         "CONTEXT_FULL",
         `the sequence would reach position ${this.state.nPast + all.length}, beyond the context size ${this.context.contextSize}: ` +
           "create the context with a larger contextSize or shorten the input",

@@ -1,6 +1,8 @@
 #include "model.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -78,7 +80,19 @@ class LoadWorker : public PromiseWorker<Napi::AsyncProgressQueueWorker<float>> {
             throw NativeError("INVALID_GGUF", path_ + " is not a valid GGUF file" + (why.empty() ? "" : " (" + why + ")") +
                                                   ": it may be truncated or another format; re-download or re-convert it");
         }
+        // llama.cpp's loader would report a file cut short inside the tensor data only as a generic
+        // load failure; the tensor table says how long the file must be.
+        size_t needed = gguf_get_data_offset(gguf);
+        for (int64_t i = 0; i < gguf_get_n_tensors(gguf); ++i) {
+            needed = std::max(needed, gguf_get_data_offset(gguf) + gguf_get_tensor_offset(gguf, i) + gguf_get_tensor_size(gguf, i));
+        }
         gguf_free(gguf);
+        std::error_code size_error;
+        const auto size = std::filesystem::file_size(path_, size_error);
+        if (!size_error && size < needed) {
+            throw NativeError("INVALID_GGUF", path_ + " is truncated: its tensors need " + std::to_string(needed) + " bytes but the file has " +
+                                                  std::to_string(size) + "; re-download it");
+        }
 
         llama_model_params params = llama_model_default_params();
         params.n_gpu_layers = gpu_layers_;

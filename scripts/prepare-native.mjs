@@ -13,7 +13,8 @@
 // (GGML_BACKEND_DL + GGML_CPU_ALL_VARIANTS). With only GCC available we build for the host CPU with AMX
 // switched off, and say so.
 //
-// Options: --peers also builds llama.cpp's own reference tools (tests compare against them).
+// Options: --peers (or STAGEBEAM_PEERS=1) also builds llama.cpp's own reference tools, which the tests
+// compare against.
 // Environment: CC/CXX pick the compiler; STAGEBEAM_CMAKE_ARGS adds CMake options, e.g.
 // "-DGGML_CUDA=ON" or "-DGGML_VULKAN=ON"; STAGEBEAM_BUILD_JOBS sets the parallelism.
 import { execFileSync, spawnSync } from "node:child_process";
@@ -46,7 +47,7 @@ export function cmakeOptions(compiler) {
     CMAKE_BUILD_TYPE: "Release",
     GGML_BACKEND_DL: "ON",
     GGML_OPENMP: "OFF",
-    STAGEBEAM_BUILD_PEERS: args.has("--peers") ? "ON" : "OFF",
+    STAGEBEAM_BUILD_PEERS: args.has("--peers") || process.env.STAGEBEAM_PEERS === "1" ? "ON" : "OFF",
   };
   const x64 = process.arch === "x64";
   if (x64 && (compiler.clang || process.platform === "win32")) {

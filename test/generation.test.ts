@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { AbortError, loadModel, type Context, type Model, type Sequence } from "../lib/index.js";
+import { AbortError, loadModel, type Context, type GenerationResult, type Model, type Sequence } from "../lib/index.js";
 import { tinyLlama } from "./fixtures/models.js";
 
 let model: Model;
@@ -68,7 +68,7 @@ describe("determinism", () => {
 describe("lockstep batches", () => {
   test("N sequences generated together equal each generated alone", async () => {
     const prompts = ["Hello my name is", "The weather today", "In 1492, Columbus", "def fibonacci(n):"];
-    const alone = [];
+    const alone: GenerationResult[] = [];
     for (const p of prompts) alone.push(await generateAlone(p, 20));
 
     const sequences = await Promise.all(prompts.map((p) => prompted(p)));
@@ -97,7 +97,7 @@ describe("lockstep batches", () => {
 
   test("concurrent generate() calls share batch steps and give their solo results", async () => {
     const prompts = ["alpha beta", "gamma delta", "epsilon zeta"];
-    const solo = [];
+    const solo: GenerationResult[] = [];
     for (const p of prompts) solo.push(await generateAlone(p, 12));
     const sequences = await Promise.all(prompts.map((p) => prompted(p)));
     const callsBefore = context.stats.decodeCalls;
