@@ -9,6 +9,7 @@ import type { Model } from "./model.js";
 import { nativeAddon, type NativeContext, type NativeContextInfo } from "./native.js";
 import { createSampler, type SamplingOptions } from "./sampling.js";
 import { Sequence } from "./sequence.js";
+import type { EngineContext } from "./engine/types.js";
 
 export interface ContextOptions {
   /** KV cache size in tokens, shared by all sequences (default: 4096, or the model's own if smaller). */
@@ -35,7 +36,7 @@ export interface ContextStats {
   imageEncodes: number;
 }
 
-export class Context {
+export class Context implements EngineContext<Sequence> {
   readonly model: Model;
   readonly info: NativeContextInfo;
   readonly stats: ContextStats = { promptTokens: 0, generatedTokens: 0, decodeCalls: 0, imageEncodes: 0 };
@@ -104,6 +105,14 @@ export class Context {
 
   get disposed(): boolean {
     return this.#native === null || this.#disposing !== null;
+  }
+
+  tokenize(text: string, options?: { addSpecial?: boolean; parseSpecial?: boolean }): number[] {
+    return this.model.tokenize(text, options);
+  }
+
+  detokenize(tokens: readonly number[]): string {
+    return this.model.detokenize(tokens);
   }
 
   /** An empty sequence. Throws SEQUENCE_LIMIT when all `sequences` ids are in use. */

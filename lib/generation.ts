@@ -30,10 +30,10 @@ export interface GenerationRequest extends Omit<GenerateOptions, "signal"> {
 
 export type StopReason = "eog" | "stop" | "maxTokens" | "contextFull";
 
-export interface GenerationEvent {
+export interface GenerationEvent<S = Sequence> {
   /** Index of the request in the generate() call. */
   index: number;
-  sequence: Sequence;
+  sequence: S;
   token: number;
   /** Text this token completed (may be "" mid-character, or for an end-of-generation token). */
   text: string;
@@ -41,8 +41,8 @@ export interface GenerationEvent {
   top?: TokenLogprob[];
 }
 
-export interface GenerationResult {
-  sequence: Sequence;
+export interface GenerationResult<S = Sequence> {
+  sequence: S;
   /** Every sampled token, the end-of-generation token included. */
   tokens: number[];
   logprobs: number[];

@@ -7,6 +7,7 @@
 import { throwIfAborted } from "./abort.js";
 import type { TokenLogprob } from "./batch-scheduler.js";
 import type { Context } from "./context.js";
+import type { EngineSequence } from "./engine/types.js";
 import { createError, DisposedError, InvalidArgumentError } from "./errors.js";
 import { Mutex } from "./mutex.js";
 import type { NativeSampler } from "./native.js";
@@ -41,7 +42,7 @@ export interface SequenceState {
   sampler: NativeSampler;
 }
 
-export class Sequence {
+export class Sequence implements EngineSequence {
   readonly id: number;
   readonly context: Context;
   /** @internal */

@@ -14,13 +14,10 @@ namespace stagebeam {
 
 namespace {
 
-// Releases the context for other operations when the worker finishes, however it finishes.
-struct BusyRelease {
+// Detaches this call's cancellation flag when the worker finishes, however it finishes.
+struct AbortCallbackReset {
     ContextHandle & h;
-    ~BusyRelease() {
-        llama_set_abort_callback(h.ctx, nullptr, nullptr);
-        h.busy.store(false);
-    }
+    ~AbortCallbackReset() { llama_set_abort_callback(h.ctx, nullptr, nullptr); }
 };
 
 bool AbortRequested(void * data) { return static_cast<std::atomic<bool> *>(data)->load(); }
@@ -43,7 +40,7 @@ void DecodeWorker::Execute() {
 
 void DecodeWorker::Run() {
     ContextHandle & h = *context_;
-    BusyRelease release{h};
+    AbortCallbackReset reset{h};
     ClearCapturedErrors();
     llama_set_abort_callback(h.ctx, AbortRequested, cancel_.get());
 
@@ -146,6 +143,18 @@ void DecodeWorker::ReadOutput(int32_t batch_index, size_t output_index) {
     for (size_t j = 0; j < n_probes; ++j) {
         out_probe_logprobs_[output_index * n_probes + j] = logits[request_.probes[j]] - log_z;
     }
+}
+
+// The context is released on the JS thread, when the promise settles: from the caller's point of view it
+// is busy exactly while its decode promise is pending.
+void DecodeWorker::OnOK() {
+    context_->busy.store(false);
+    PromiseWorker::OnOK();
+}
+
+void DecodeWorker::OnError(const Napi::Error & error) {
+    context_->busy.store(false);
+    PromiseWorker::OnError(error);
 }
 
 Napi::Value DecodeWorker::Result(Napi::Env env) {

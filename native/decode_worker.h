@@ -35,6 +35,8 @@ class DecodeWorker : public PromiseWorker<> {
 
   protected:
     void Execute() override;
+    void OnOK() override;
+    void OnError(const Napi::Error & error) override;
     Napi::Value Result(Napi::Env env) override;
 
   private:

@@ -84,7 +84,10 @@ function main() {
     ...extra.map((option) => `--CD${option.replace(/^-D/, "")}`),
   ];
   console.error(`stagebeam: building llama.cpp with ${compiler.cxx ?? "the default compiler"} (${jobs} jobs)`);
-  execFileSync(process.execPath, cliArgs, { cwd: root, stdio: "inherit" });
+  // ccache keys on paths unless told the project root: with it, a fresh clone elsewhere (CI) reuses
+  // the objects of an earlier build on the same machine.
+  const env = { ...process.env, CCACHE_BASEDIR: process.env.CCACHE_BASEDIR ?? root };
+  execFileSync(process.execPath, cliArgs, { cwd: root, stdio: "inherit", env });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -25,18 +25,19 @@ export interface EngineSequence {
   dispose(): Promise<void>;
 }
 
-export interface EngineGenerationRequest extends Omit<GenerateOptions, "signal"> {
-  sequence: EngineSequence;
+export interface EngineGenerationRequest<S extends EngineSequence = EngineSequence> extends Omit<GenerateOptions, "signal"> {
+  sequence: S;
 }
 
-export interface EngineGeneration extends AsyncIterable<GenerationEvent> {
-  result(): Promise<GenerationResult[]>;
+export interface EngineGeneration<S extends EngineSequence = EngineSequence> extends AsyncIterable<GenerationEvent<S>> {
+  result(): Promise<GenerationResult<S>[]>;
 }
 
-export interface EngineContext {
-  createSequence(options?: { sampling?: SamplingOptions }): EngineSequence;
+/** An engine's context; S is its own sequence type (a context only generates its own sequences). */
+export interface EngineContext<S extends EngineSequence = EngineSequence> {
+  createSequence(options?: { sampling?: SamplingOptions }): S;
   /** All requests advance in one batch per step. */
-  generate(requests: readonly EngineGenerationRequest[], options?: GenerateOptions): EngineGeneration;
+  generate(requests: readonly (S | EngineGenerationRequest<S>)[], options?: GenerateOptions): EngineGeneration<S>;
   tokenize(text: string, options?: { addSpecial?: boolean; parseSpecial?: boolean }): number[];
   detokenize(tokens: readonly number[]): string;
   readonly stats: { promptTokens: number; generatedTokens: number; decodeCalls: number; imageEncodes: number };

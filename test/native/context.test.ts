@@ -1,0 +1,159 @@
+// The native layer on its own: what it validates before llama.cpp can assert, and what decode returns.
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { nativeAddon, type NativeContext, type NativeModel } from "../../lib/native.js";
+import { tinyLlama } from "../fixtures/models.js";
+
+let model: NativeModel;
+let context: NativeContext;
+const addon = nativeAddon();
+
+beforeAll(async () => {
+  model = await addon.Model.load(tinyLlama(), {});
+  context = await addon.Context.create(model, { contextSize: 128, sequences: 4, batchSize: 32, threads: 1 });
+});
+
+afterAll(() => {
+  context.dispose();
+  model.dispose();
+});
+
+function batch(tokens: number[], seq = 0, start = 0, outputLast = true) {
+  return {
+    tokens: Int32Array.from(tokens),
+    positions: Int32Array.from(tokens.map((_, i) => start + i)),
+    seqIds: Int32Array.from(tokens.map(() => seq)),
+    outputs: Uint8Array.from(tokens.map((_, i) => (outputLast && i === tokens.length - 1 ? 1 : 0))),
+    samplers: outputLast ? [null] : [],
+    topK: 0,
+  };
+}
+
+describe("Context.create", () => {
+  test("reports what llama.cpp made", () => {
+    const info = context.info();
+    expect(info.contextSize).toBe(256); // llama.cpp pads the cache to a multiple of 256
+    expect(info.sequences).toBe(4);
+    expect(info.batchSize).toBe(32);
+    expect(info.threads).toBe(1);
+  });
+
+  test("native objects cannot be constructed from JS", () => {
+    const Model = addon.Model as unknown as new (x: unknown) => unknown;
+    expect(() => new Model({})).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+  });
+});
+
+describe("decode validation", () => {
+  test.each([
+    ["empty batch", { ...batch([]), samplers: [] }, "INVALID_ARGUMENT"],
+    ["mismatched lengths", { ...batch([1, 2]), positions: Int32Array.of(0) }, "INVALID_ARGUMENT"],
+    ["token out of range", batch([1, 32000]), "INVALID_TOKEN"],
+    ["negative token", batch([-4]), "INVALID_TOKEN"],
+    ["sequence id out of range", { ...batch([1]), seqIds: Int32Array.of(4) }, "INVALID_SEQUENCE"],
+    ["position past the context", { ...batch([1]), positions: Int32Array.of(256) }, "CONTEXT_FULL"],
+    ["negative position", { ...batch([1]), positions: Int32Array.of(-1) }, "CONTEXT_FULL"],
+    ["samplers not matching outputs", { ...batch([1]), samplers: [] }, "INVALID_ARGUMENT"],
+    ["plain arrays instead of typed", { ...batch([1]), tokens: [1] as unknown as Int32Array }, "INVALID_ARGUMENT"],
+    ["top-k out of range", { ...batch([1]), topK: 5000 }, "INVALID_ARGUMENT"],
+    ["probe out of range", { ...batch([1]), probes: Int32Array.of(99999) }, "INVALID_TOKEN"],
+  ])("%s → %s", (_, request, code) => {
+    expect(() => context.decode(request as Parameters<NativeContext["decode"]>[0])).toThrow(expect.objectContaining({ code }));
+  });
+
+  test("a gap in a sequence's positions is refused by llama.cpp and reported, not aborted on", async () => {
+    await context.decode(batch([1, 450, 4996], 1, 0, false));
+    await expect(context.decode(batch([17354], 1, 10))).rejects.toMatchObject({ code: "DECODE_FAILED" });
+    expect(context.seqPosMax(1)).toBe(2);
+    context.seqRemove(1);
+  });
+
+  test("memory operations validate sequence ids", () => {
+    expect(() => context.seqCopy(0, 9)).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+    expect(() => context.seqRemove(-1)).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+    expect(() => context.seqPosMax(1.5)).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+  });
+
+  test("while a decode runs, a second decode and memory operations are CONTEXT_BUSY", async () => {
+    const running = context.decode(batch([1, 450, 4996, 17354]));
+    expect(() => context.decode(batch([1], 2))).toThrow(expect.objectContaining({ code: "CONTEXT_BUSY" }));
+    expect(() => context.seqRemove(0)).toThrow(expect.objectContaining({ code: "CONTEXT_BUSY" }));
+    expect(() => context.dispose()).toThrow(expect.objectContaining({ code: "CONTEXT_BUSY" }));
+    await running;
+    expect(context.seqPosMax(0)).toBe(3);
+    context.seqRemove(0);
+    expect(context.seqPosMax(0)).toBe(-1);
+  });
+
+  test("a cancelled decode is ABORTED and leaves nothing in the cache", async () => {
+    const cancellation = new addon.Cancellation();
+    cancellation.cancel();
+    const tokens = Array.from({ length: 100 }, (_, i) => 100 + i);
+    await expect(context.decode(batch(tokens, 3), cancellation)).rejects.toMatchObject({ code: "ABORTED" });
+    expect(context.seqPosMax(3)).toBe(-1);
+  });
+
+  test("a batch longer than batchSize is split into chunks, with the same result as one chunk", async () => {
+    const tokens = Array.from({ length: 70 }, (_, i) => 300 + i);
+    const wide = await addon.Context.create(model, { contextSize: 128, sequences: 1, batchSize: 128, threads: 1 });
+    const one = await wide.decode({ ...batch(tokens), topK: 5 });
+    wide.dispose();
+    const chunked = await context.decode({ ...batch(tokens), topK: 5 });
+    context.seqRemove(0);
+    expect(Array.from(chunked.topTokens)).toEqual(Array.from(one.topTokens));
+    // Different ubatch sizes take different matmul paths: the same ranking, logprobs within ~3e-3.
+    Array.from(chunked.topLogprobs).forEach((lp, i) => expect(Math.abs(lp - one.topLogprobs[i]!)).toBeLessThan(1e-2));
+  });
+});
+
+describe("decode results", () => {
+  test("sampled token, its logprob, top-k and probes agree", async () => {
+    const greedy = new addon.Sampler(model, { temperature: 0 });
+    const r = await context.decode({ ...batch([1, 450, 4996]), samplers: [greedy], topK: 4, probes: Int32Array.of(13, 450) });
+    context.seqRemove(0);
+    expect(r.tokens).toHaveLength(1);
+    expect(r.topTokens[0]).toBe(r.tokens[0]);
+    expect(r.topLogprobs[0]).toBeCloseTo(r.logprobs[0]!, 6);
+    expect(r.topLogprobs[0]! >= r.topLogprobs[1]! && r.topLogprobs[1]! >= r.topLogprobs[2]!).toBe(true);
+    expect(r.probeLogprobs).toHaveLength(2);
+    for (const lp of r.probeLogprobs) expect(lp).toBeLessThanOrEqual(r.logprobs[0]!);
+  });
+
+  test("outputs without a sampler report logprobs but sample nothing", async () => {
+    const r = await context.decode({ ...batch([1, 450]), topK: 2 });
+    context.seqRemove(0);
+    expect(r.tokens[0]).toBe(-1);
+    expect(Number.isNaN(r.logprobs[0])).toBe(true);
+    expect(r.topTokens).toHaveLength(2);
+  });
+});
+
+describe("Sampler", () => {
+  test("a clone continues with the same random state", async () => {
+    const a = new addon.Sampler(model, { temperature: 1, seed: 9 });
+    const draw = async (s: ReturnType<typeof a.clone>, seq: number) => {
+      const out: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await context.decode({ ...batch([1, 450, 4996], seq), samplers: [s] });
+        context.seqRemove(seq);
+        out.push(r.tokens[0]!);
+      }
+      return out;
+    };
+    await draw(a, 0);
+    const b = a.clone();
+    expect(await draw(b, 1)).toEqual(await draw(a, 0));
+  });
+
+  test("accepting a token the grammar forbids is GRAMMAR_REJECTED", () => {
+    const s = new addon.Sampler(model, { grammar: 'root ::= "yes"' });
+    const no = model.tokenize("no", false, false);
+    expect(() => s.accept(no)).toThrow(expect.objectContaining({ code: "GRAMMAR_REJECTED" }));
+  });
+
+  test("a sampler of another model is refused", async () => {
+    const other = await addon.Model.load(tinyLlama(), {});
+    const foreign = new addon.Sampler(other, {});
+    expect(() => context.decode({ ...batch([1]), samplers: [foreign] })).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+    other.dispose();
+  });
+});
