@@ -1,0 +1,1 @@
+export function fetchLlama(options?: { log?: (message: string) => void }): string;
