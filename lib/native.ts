@@ -3,7 +3,7 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { StagebeamError } from "./errors.js";
+import { nativeSync, StagebeamError } from "./errors.js";
 
 export interface NativeModel {
   metadata(): NativeModelMetadata;
@@ -132,8 +132,17 @@ export function nativeAddon(): NativeAddon {
       { cause: error },
     );
   }
-  const loaded = require(path) as NativeAddon;
-  devices = loaded.loadBackends(dirname(path));
+  let loaded: NativeAddon;
+  try {
+    loaded = require(path) as NativeAddon;
+  } catch (error) {
+    throw new StagebeamError(
+      "NATIVE_ADDON_MISSING",
+      `the stagebeam native addon at ${path} could not be loaded (${(error as Error).message}): rebuild it with \`npm run build:native\``,
+      { cause: error },
+    );
+  }
+  devices = nativeSync(() => loaded.loadBackends(dirname(path)));
   addon = loaded;
   return loaded;
 }

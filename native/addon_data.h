@@ -4,6 +4,9 @@
 
 #include <napi.h>
 
+#include <memory>
+#include <utility>
+
 namespace stagebeam {
 
 struct AddonData {
@@ -14,5 +17,18 @@ struct AddonData {
 };
 
 inline AddonData & Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+// Native objects are created from C++ only: the constructor receives the shared handle in an External,
+// which JS code cannot forge.
+template <typename Handle>
+Napi::Object NewWrapped(Napi::FunctionReference & constructor, Napi::Env env, std::shared_ptr<Handle> handle) {
+    auto * owned = new std::shared_ptr<Handle>(std::move(handle));
+    return constructor.New({Napi::External<std::shared_ptr<Handle>>::New(env, owned, [](Napi::Env, std::shared_ptr<Handle> * p) { delete p; })});
+}
+
+template <typename Handle>
+std::shared_ptr<Handle> HandleFromExternal(Napi::Value value) {
+    return *value.As<Napi::External<std::shared_ptr<Handle>>>().Data();
+}
 
 }  // namespace stagebeam

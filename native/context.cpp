@@ -68,9 +68,7 @@ class CreateWorker : public PromiseWorker<> {
         handle->threadpool_free = free_fn_;
         ctx_ = nullptr;
         threadpool_ = threadpool_batch_ = nullptr;
-        auto * external = new std::shared_ptr<ContextHandle>(handle);
-        return Data(env).context.New({Napi::External<std::shared_ptr<ContextHandle>>::New(
-            env, external, [](Napi::Env, std::shared_ptr<ContextHandle> * p) { delete p; })});
+        return NewWrapped(Data(env).context, env, handle);
     }
 
   private:
@@ -103,7 +101,7 @@ Context::Context(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Context>(in
     if (info.Length() < 1 || !info[0].IsExternal()) {
         Throw(info.Env(), "INVALID_ARGUMENT", "Context objects are created by model.createContext()");
     }
-    handle_ = *info[0].As<Napi::External<std::shared_ptr<ContextHandle>>>().Data();
+    handle_ = HandleFromExternal<ContextHandle>(info[0]);
 }
 
 // create(model, { contextSize, sequences, batchSize, ubatchSize, threads, threadsBatch, flashAttention })

@@ -56,9 +56,7 @@ class LoadWorker : public PromiseWorker<Napi::AsyncProgressQueueWorker<float>> {
     Napi::Value Result(Napi::Env env) override {
         auto handle = std::make_shared<ModelHandle>(model_);
         model_ = nullptr;
-        auto * external = new std::shared_ptr<ModelHandle>(handle);
-        return Data(env).model.New({Napi::External<std::shared_ptr<ModelHandle>>::New(
-            env, external, [](Napi::Env, std::shared_ptr<ModelHandle> * p) { delete p; })});
+        return NewWrapped(Data(env).model, env, handle);
     }
 
   public:
@@ -152,7 +150,7 @@ Model::Model(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Model>(info) {
     if (info.Length() < 1 || !info[0].IsExternal()) {
         Throw(info.Env(), "INVALID_ARGUMENT", "Model objects are created by loadModel()");
     }
-    handle_ = *info[0].As<Napi::External<std::shared_ptr<ModelHandle>>>().Data();
+    handle_ = HandleFromExternal<ModelHandle>(info[0]);
 }
 
 Model * Model::Unwrap(Napi::Value value) {

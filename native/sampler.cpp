@@ -108,7 +108,7 @@ Napi::Function Sampler::Init(Napi::Env env) {
 Sampler::Sampler(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Sampler>(info) {
     Napi::Env env = info.Env();
     if (info.Length() > 0 && info[0].IsExternal()) {  // from clone()
-        handle_ = *info[0].As<Napi::External<std::shared_ptr<SamplerHandle>>>().Data();
+        handle_ = HandleFromExternal<SamplerHandle>(info[0]);
         return;
     }
     if (info.Length() < 1) Throw(env, "INVALID_ARGUMENT", "new Sampler(model, options)");
@@ -130,10 +130,9 @@ std::shared_ptr<SamplerHandle> Sampler::HandleOf(Napi::Value value) {
 Napi::Value Sampler::Clone(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     auto h = HandleOf(Value());
-    auto copy = std::make_shared<SamplerHandle>(h->model, llama_sampler_clone(h->chain));
-    auto * external = new std::shared_ptr<SamplerHandle>(copy);
-    return Data(env).sampler.New({Napi::External<std::shared_ptr<SamplerHandle>>::New(
-        env, external, [](Napi::Env, std::shared_ptr<SamplerHandle> * p) { delete p; })});
+    llama_sampler * copy = llama_sampler_clone(h->chain);
+    if (!copy) Throw(env, "INTERNAL", "llama.cpp could not clone this sampler");
+    return NewWrapped(Data(env).sampler, env, std::make_shared<SamplerHandle>(h->model, copy));
 }
 
 // accept(tokens: Int32Array): advance penalties and grammar over tokens that were placed rather than
