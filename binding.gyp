@@ -8,10 +8,14 @@
       "sources": [
         "native/addon.cpp",
         "native/cancellation.cpp",
+        "native/chunks.cpp",
         "native/context.cpp",
         "native/decode_worker.cpp",
+        "native/image.cpp",
+        "native/image_eval_worker.cpp",
         "native/log_capture.cpp",
         "native/model.cpp",
+        "native/projector.cpp",
         "native/sampler.cpp"
       ],
       "include_dirs": [

@@ -1,6 +1,6 @@
 // Module entry: registers the native classes and the process-wide llama.cpp set-up.
 //
-// Exports: Model, Context, Sampler, Cancellation, loadBackends(dir), systemInfo(), maxSequences().
+// Exports: Model, Context, Sampler, Cancellation, Projector, loadBackends(dir), systemInfo(), maxSequences().
 #include <napi.h>
 
 #include <mutex>
@@ -9,12 +9,15 @@
 #include "addon_data.h"
 #include "arguments.h"
 #include "cancellation.h"
+#include "chunks.h"
+#include "image.h"
 #include "context.h"
 #include "errors.h"
 #include "ggml-backend.h"
 #include "llama.h"
 #include "log_capture.h"
 #include "model.h"
+#include "projector.h"
 #include "sampler.h"
 
 namespace stagebeam {
@@ -78,11 +81,18 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     data->context = Napi::Persistent(context);
     data->sampler = Napi::Persistent(sampler);
     data->cancellation = Napi::Persistent(cancellation);
+    Napi::Function projector = Projector::Init(env);
+    Napi::Function image = Image::Init(env);
+    Napi::Function chunks = Chunks::Init(env);
+    data->projector = Napi::Persistent(projector);
+    data->image = Napi::Persistent(image);
+    data->chunks = Napi::Persistent(chunks);
 
     exports.Set("Model", model);
     exports.Set("Context", context);
     exports.Set("Sampler", sampler);
     exports.Set("Cancellation", cancellation);
+    exports.Set("Projector", projector);
     exports.Set("loadBackends", Napi::Function::New<LoadBackends>(env, "loadBackends"));
     exports.Set("systemInfo", Napi::Function::New<SystemInfo>(env, "systemInfo"));
     exports.Set("maxSequences", Napi::Function::New<MaxSequences>(env, "maxSequences"));

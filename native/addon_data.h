@@ -14,6 +14,9 @@ struct AddonData {
     Napi::FunctionReference context;
     Napi::FunctionReference sampler;
     Napi::FunctionReference cancellation;
+    Napi::FunctionReference projector;
+    Napi::FunctionReference image;
+    Napi::FunctionReference chunks;
 };
 
 inline AddonData & Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
@@ -30,5 +33,6 @@ template <typename Handle>
 std::shared_ptr<Handle> HandleFromExternal(Napi::Value value) {
     return *value.As<Napi::External<std::shared_ptr<Handle>>>().Data();
 }
+
 
 }  // namespace stagebeam

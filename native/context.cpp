@@ -1,12 +1,15 @@
 #include "context.h"
 
+#include <algorithm>
 #include <string>
 #include <thread>
 
 #include "addon_data.h"
 #include "arguments.h"
 #include "cancellation.h"
+#include "chunks.h"
 #include "decode_worker.h"
+#include "image_eval_worker.h"
 #include "errors.h"
 #include "ggml-backend.h"
 #include "log_capture.h"
@@ -93,6 +96,7 @@ Napi::Function Context::Init(Napi::Env env) {
                            InstanceMethod<&Context::SeqPosMax>("seqPosMax"),
                            InstanceMethod<&Context::Clear>("clear"),
                            InstanceMethod<&Context::Decode>("decode"),
+                           InstanceMethod<&Context::EvalImage>("evalImage"),
                            InstanceMethod<&Context::Dispose>("dispose"),
                        });
 }
@@ -257,6 +261,40 @@ Napi::Value Context::Decode(const Napi::CallbackInfo & info) {
 
     h->busy.store(true);
     auto * worker = new DecodeWorker(env, h, std::move(r), cancel);
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+}
+
+// evalImage(chunks, index, seqId, nPast, cancellation?) → Promise<newNPast>
+// Checks what libmtmd would otherwise assert on: the chunk is an image of a projector for this model,
+// the image fits in the context, and a non-causal projector's image fits in one ubatch.
+Napi::Value Context::EvalImage(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    auto h = Idle(env);
+    if (info.Length() < 4) Throw(env, "INVALID_ARGUMENT", "evalImage(chunks, index, seqId, nPast)");
+    auto chunks = Chunks::HandleOf(info[0]);
+    if (chunks->projector->model != h->model) Throw(env, "INVALID_ARGUMENT", "the projector was loaded for a different model");
+    const size_t n_chunks = mtmd_input_chunks_size(chunks->chunks);
+    const int32_t index = arguments::IntegerArg(info, 1, "chunk index", 0, static_cast<int64_t>(n_chunks) - 1);
+    const mtmd_input_chunk * chunk = mtmd_input_chunks_get(chunks->chunks, index);
+    if (mtmd_input_chunk_get_type(chunk) == MTMD_INPUT_CHUNK_TYPE_TEXT) Throw(env, "INVALID_ARGUMENT", "chunk " + std::to_string(index) + " is text, not media");
+    const int32_t seq = SeqArg(info, 2, *h);
+    const int32_t n_past = arguments::IntegerArg(info, 3, "nPast", 0, INT32_MAX);
+    const int64_t n_ctx = llama_n_ctx(h->ctx);
+    const int64_t n_tokens = static_cast<int64_t>(mtmd_input_chunk_get_n_tokens(chunk));
+    const int64_t n_pos = mtmd_input_chunk_get_n_pos(chunk);
+    if (n_past + std::max(n_pos, n_tokens) > n_ctx) {
+        Throw(env, "CONTEXT_FULL", "the image needs " + std::to_string(n_tokens) + " tokens at position " + std::to_string(n_past) +
+                                       ", beyond the context size " + std::to_string(n_ctx) + ": create the context with a larger contextSize");
+    }
+    if (mtmd_decode_use_non_causal(chunks->projector->ctx, chunk) && n_tokens > static_cast<int64_t>(llama_n_ubatch(h->ctx))) {
+        Throw(env, "UBATCH_TOO_SMALL", "this projector attends to a whole image at once, which needs ubatchSize >= " + std::to_string(n_tokens) +
+                                           " (the context has " + std::to_string(llama_n_ubatch(h->ctx)) + ")");
+    }
+    CancelFlag cancel = Cancellation::FlagOf(info.Length() > 4 ? info[4] : env.Undefined());
+    h->busy.store(true);
+    auto * worker = new ImageEvalWorker(env, h, chunks, static_cast<size_t>(index), seq, n_past, cancel);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;

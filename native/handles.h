@@ -8,9 +8,11 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 
 #include "ggml.h"
 #include "llama.h"
+#include "mtmd.h"
 
 namespace stagebeam {
 
@@ -64,6 +66,46 @@ struct SamplerHandle {
     }
     SamplerHandle(const SamplerHandle &) = delete;
     SamplerHandle & operator=(const SamplerHandle &) = delete;
+};
+
+// A loaded multimodal projector (libmtmd) bound to its text model.
+struct ProjectorHandle {
+    std::shared_ptr<ModelHandle> model;
+    mtmd_context * ctx = nullptr;
+    // Encoding uses the projector's own compute state: contexts sharing a projector take turns.
+    std::mutex encode_mutex;
+
+    ProjectorHandle(std::shared_ptr<ModelHandle> m, mtmd_context * c) : model(std::move(m)), ctx(c) {}
+    ~ProjectorHandle() {
+        if (ctx) mtmd_free(ctx);
+    }
+    ProjectorHandle(const ProjectorHandle &) = delete;
+    ProjectorHandle & operator=(const ProjectorHandle &) = delete;
+};
+
+// A decoded image (RGB pixels) ready for mtmd_tokenize.
+struct ImageHandle {
+    mtmd_bitmap * bitmap = nullptr;
+
+    explicit ImageHandle(mtmd_bitmap * b) : bitmap(b) {}
+    ~ImageHandle() {
+        if (bitmap) mtmd_bitmap_free(bitmap);
+    }
+    ImageHandle(const ImageHandle &) = delete;
+    ImageHandle & operator=(const ImageHandle &) = delete;
+};
+
+// A prompt split by mtmd_tokenize into text and image chunks; keeps its projector alive.
+struct ChunksHandle {
+    std::shared_ptr<ProjectorHandle> projector;
+    mtmd_input_chunks * chunks = nullptr;
+
+    ChunksHandle(std::shared_ptr<ProjectorHandle> p, mtmd_input_chunks * c) : projector(std::move(p)), chunks(c) {}
+    ~ChunksHandle() {
+        if (chunks) mtmd_input_chunks_free(chunks);
+    }
+    ChunksHandle(const ChunksHandle &) = delete;
+    ChunksHandle & operator=(const ChunksHandle &) = delete;
 };
 
 using CancelFlag = std::shared_ptr<std::atomic<bool>>;

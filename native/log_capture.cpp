@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "llama.h"
+#include "mtmd-helper.h"
 
 namespace stagebeam {
 
@@ -33,6 +34,7 @@ void InstallLogCapture() {
         else if (!strcmp(env, "error")) threshold = GGML_LOG_LEVEL_ERROR;
     }
     llama_log_set(OnLog, nullptr);
+    mtmd_helper_log_set(OnLog, nullptr);  // libmtmd and its CLIP encoder explain failures the same way
 }
 
 void ClearCapturedErrors() { captured.clear(); }
