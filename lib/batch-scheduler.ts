@@ -47,7 +47,7 @@ interface DecodeJob {
 
 interface ExclusiveJob {
   kind: "exclusive";
-  run: () => unknown;
+  run: () => unknown | Promise<unknown>;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -76,8 +76,11 @@ export class BatchScheduler {
     });
   }
 
-  /** Runs `run` between decodes (memory operations: fork, remove). */
-  exclusive<T>(run: () => T): Promise<T> {
+  /**
+   * Runs `run` between decodes, alone: memory operations (fork, remove) and native calls that are not
+   * token batches (an image's encode and decode). An async `run` holds the queue until it settles.
+   */
+  exclusive<T>(run: () => T | Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ kind: "exclusive", run, resolve: resolve as (v: unknown) => void, reject });
       void this.#pump();
@@ -99,7 +102,7 @@ export class BatchScheduler {
         if (head.kind === "exclusive") {
           this.#queue.shift();
           try {
-            head.resolve(head.run());
+            head.resolve(await head.run());
           } catch (error) {
             head.reject(toStagebeamError(error));
           }

@@ -4,19 +4,36 @@
 import { Template } from "@huggingface/jinja";
 import { createError } from "./errors.js";
 
+/** A part of a message: text, or an image (rendered as the projector's media marker). */
+export type ContentPart = { type: "text"; text: string } | { type: "image" };
+
 export interface ChatMessage {
   role: "system" | "user" | "assistant" | (string & {});
+  content: string | ContentPart[];
+}
+
+/** libmtmd's default media marker (mtmd_default_marker()). */
+export const DEFAULT_MEDIA_MARKER = "<__media__>";
+
+/** A message's content as template text: images become media markers, in place. */
+export function contentText(content: ChatMessage["content"], marker: string): string {
+  if (typeof content === "string") return content;
+  return content.map((part) => (part.type === "image" ? marker : part.text)).join("");
+}
+
+interface RenderedMessage {
+  role: string;
   content: string;
 }
 
 export interface ChatTemplateInput {
   template: string;
-  messages: ChatMessage[];
+  messages: RenderedMessage[];
   addGenerationPrompt: boolean;
   bosToken: string;
   eosToken: string;
   /** llama.cpp's renderer, tried when the Jinja renderer fails. */
-  fallback: (template: string, messages: ChatMessage[], addGenerationPrompt: boolean) => string | null;
+  fallback: (template: string, messages: RenderedMessage[], addGenerationPrompt: boolean) => string | null;
 }
 
 const compiled = new Map<string, Template>();

@@ -6,7 +6,8 @@ import { CellLedger } from "./cell-ledger.js";
 import { createError, DisposedError, InvalidArgumentError, native, SequenceLimitError, StagebeamError } from "./errors.js";
 import { Generation, type GenerateOptions, type GenerationRequest } from "./generation.js";
 import type { Model } from "./model.js";
-import { nativeAddon, type NativeContext, type NativeContextInfo } from "./native.js";
+import { withCancellation } from "./abort.js";
+import { nativeAddon, type NativeChunks, type NativeContext, type NativeContextInfo } from "./native.js";
 import { createSampler, type SamplingOptions } from "./sampling.js";
 import { Sequence } from "./sequence.js";
 import type { EngineContext } from "./engine/types.js";
@@ -32,7 +33,7 @@ export interface ContextStats {
   generatedTokens: number;
   /** Native decode calls (one per lockstep step, however many sequences it carries). */
   decodeCalls: number;
-  /** Images encoded (vision path; 0 for text-only use). */
+  /** Images encoded into the cache (a failed or aborted evaluation does not count). */
   imageEncodes: number;
 }
 
@@ -121,7 +122,7 @@ export class Context implements EngineContext<Sequence> {
     const id = this.#takeId();
     try {
       const sampler = createSampler(this.model.native, options.sampling);
-      return this.#register(new Sequence(this, id, { tokens: [], nPast: 0, pending: null, sampler }));
+      return this.#register(new Sequence(this, id, { tokens: [], nPast: 0, pending: null, sampler, endsWithMedia: false }));
     } catch (error) {
       this.#freeIds.push(id);
       throw error;
@@ -192,10 +193,24 @@ export class Context implements EngineContext<Sequence> {
     return outputs;
   }
 
+  /** @internal Removes the sequence's cells from position `from` on (a failed evaluation's partial work). */
+  async truncate(sequence: Sequence, from: number): Promise<void> {
+    await this.scheduler.exclusive(() => {
+      this.#nativeOrThrow().seqRemove(sequence.id, from, -1);
+      this.ledger.remove(sequence.id, from);
+    });
+  }
+
   /** @internal Makes the last token pending again (after an evaluate that read logprobs). */
   async restorePending(sequence: Sequence): Promise<void> {
     const state = sequence.state;
     if (state.pending !== null) return;
+    if (state.endsWithMedia) {
+      throw new InvalidArgumentError(
+        "INVALID_ARGUMENT",
+        `sequence ${sequence.id} ends with an image: evaluate the text that follows it (e.g. the chat template's assistant prefix) before generating`,
+      );
+    }
     if (state.tokens.length === 0) {
       throw new InvalidArgumentError("INVALID_ARGUMENT", `sequence ${sequence.id} is empty: evaluate a prompt before generating`);
     }
@@ -208,6 +223,28 @@ export class Context implements EngineContext<Sequence> {
     });
     state.nPast = last;
     state.pending = state.tokens[state.tokens.length - 1]!;
+  }
+
+  /**
+   * @internal Encodes image chunk `index` and decodes it into the sequence: the pending text token goes
+   * in first, then the image's embeddings at the next positions.
+   */
+  async evaluateImage(sequence: Sequence, chunks: NativeChunks, index: number, cells: number, signal?: AbortSignal): Promise<void> {
+    const state = sequence.state;
+    if (state.pending !== null) {
+      await this.decodeTokens(sequence, [state.pending], { signal, wantLast: false });
+      state.nPast += 1;
+      state.pending = null;
+      this.stats.promptTokens += 1;
+    }
+    const start = state.nPast;
+    const nPast = await withCancellation(signal, (cancellation) =>
+      this.scheduler.exclusive(() => native(() => this.#nativeOrThrow().evalImage(chunks, index, sequence.id, start, cancellation))),
+    );
+    this.ledger.add(sequence.id, Array.from({ length: cells }, (_, i) => start + i));
+    state.nPast = nPast;
+    state.endsWithMedia = true;
+    this.stats.imageEncodes += 1;
   }
 
   /** @internal */
@@ -230,6 +267,7 @@ export class Context implements EngineContext<Sequence> {
         nPast: state.nPast,
         pending: state.pending,
         sampler: state.sampler.clone(),
+        endsWithMedia: state.endsWithMedia,
       }),
     );
   }

@@ -21,6 +21,16 @@ export type ErrorCode =
   | "DECODE_FAILED"
   | "NATIVE_ADDON_MISSING"
   | "NO_BACKEND"
+  | "INVALID_PROJECTOR"
+  | "PROJECTOR_MISMATCH"
+  | "PROJECTOR_LOAD_FAILED"
+  | "NO_PROJECTOR"
+  | "IMAGE_NOT_FOUND"
+  | "INVALID_IMAGE"
+  | "UNSUPPORTED_IMAGE"
+  | "MEDIA_MARKER_MISMATCH"
+  | "IMAGE_ENCODE_FAILED"
+  | "UBATCH_TOO_SMALL"
   | "INTERNAL";
 
 export class StagebeamError extends Error {
@@ -44,6 +54,7 @@ export class AbortError extends StagebeamError {
   }
 }
 export class DisposedError extends StagebeamError {}
+export class InvalidImageError extends StagebeamError {}
 
 const classes: Partial<Record<ErrorCode, new (code: ErrorCode, message: string, options?: { cause?: unknown }) => StagebeamError>> = {
   MODEL_NOT_FOUND: ModelNotFoundError,
@@ -57,6 +68,15 @@ const classes: Partial<Record<ErrorCode, new (code: ErrorCode, message: string, 
   INVALID_TOKEN: InvalidArgumentError,
   INVALID_SEQUENCE: InvalidArgumentError,
   DISPOSED: DisposedError,
+  INVALID_PROJECTOR: InvalidModelError,
+  PROJECTOR_MISMATCH: InvalidModelError,
+  PROJECTOR_LOAD_FAILED: InvalidModelError,
+  IMAGE_NOT_FOUND: InvalidImageError,
+  INVALID_IMAGE: InvalidImageError,
+  UNSUPPORTED_IMAGE: InvalidImageError,
+  MEDIA_MARKER_MISMATCH: InvalidArgumentError,
+  NO_PROJECTOR: InvalidArgumentError,
+  UBATCH_TOO_SMALL: InvalidArgumentError,
 };
 
 export function createError(code: ErrorCode, message: string, cause?: unknown): StagebeamError {
@@ -80,7 +100,9 @@ const knownCodes = new Set<string>([
   "MODEL_NOT_FOUND", "INVALID_GGUF", "UNSUPPORTED_ARCHITECTURE", "MODEL_LOAD_FAILED", "CONTEXT_CREATE_FAILED",
   "CONTEXT_FULL", "CONTEXT_BUSY", "SEQUENCE_LIMIT", "INVALID_SEQUENCE", "INVALID_TOKEN", "INVALID_GRAMMAR",
   "GRAMMAR_REJECTED", "SAMPLING_FAILED", "INVALID_ARGUMENT", "ABORTED", "DISPOSED", "DECODE_FAILED",
-  "NATIVE_ADDON_MISSING", "NO_BACKEND", "INTERNAL",
+  "NATIVE_ADDON_MISSING", "NO_BACKEND", "INVALID_PROJECTOR", "PROJECTOR_MISMATCH", "PROJECTOR_LOAD_FAILED",
+  "NO_PROJECTOR", "IMAGE_NOT_FOUND", "INVALID_IMAGE", "UNSUPPORTED_IMAGE", "MEDIA_MARKER_MISMATCH",
+  "IMAGE_ENCODE_FAILED", "UBATCH_TOO_SMALL", "INTERNAL",
 ]);
 
 function isErrorCode(code: string): code is ErrorCode {

@@ -1,7 +1,9 @@
 // stagebeam's public API.
 export { loadModel, Model, type LoadModelOptions, type ModelMetadata, type TokenizeOptions } from "./model.js";
 export { Context, type ContextOptions, type ContextStats } from "./context.js";
-export { Sequence, type EvaluateOptions, type EvaluateResult } from "./sequence.js";
+export { Sequence, type EvaluateOptions, type EvaluateResult, type MarkedPrompt, type PromptPart } from "./sequence.js";
+export { Projector, type LoadProjectorOptions, type ProjectorInfo } from "./projector.js";
+export type { ImageInput, RawImage } from "./image-input.js";
 export {
   Generation,
   type GenerateOptions,
@@ -12,7 +14,7 @@ export {
 } from "./generation.js";
 export type { SamplingOptions } from "./sampling.js";
 export type { TokenLogprob } from "./batch-scheduler.js";
-export type { ChatMessage } from "./chat-template.js";
+export type { ChatMessage, ContentPart } from "./chat-template.js";
 export * from "./errors.js";
 export { backendDevices } from "./native.js";
 export type * from "./engine/types.js";

@@ -2,14 +2,17 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { withCancellation } from "./abort.js";
-import { renderChatTemplate, type ChatMessage } from "./chat-template.js";
+import { contentText, DEFAULT_MEDIA_MARKER, renderChatTemplate, type ChatMessage } from "./chat-template.js";
 import { Context, type ContextOptions } from "./context.js";
 import { createError, DisposedError, ModelNotFoundError, native, nativeSync } from "./errors.js";
 import { nativeAddon, type NativeModel, type NativeModelMetadata } from "./native.js";
+import { Projector, type LoadProjectorOptions } from "./projector.js";
 
 export interface LoadModelOptions {
   /** Path to a .gguf file. */
   path: string;
+  /** Path to the model's multimodal projector (mmproj .gguf), for image input. */
+  projector?: string;
   /** Layers to offload to a GPU; -1 (default) offloads all that the backend can take. 0 keeps all on CPU. */
   gpuLayers?: number;
   /** Memory-map the weights (default: llama.cpp decides). */
@@ -47,13 +50,23 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
       ),
     ),
   );
-  return new Model(handle, path);
+  const model = new Model(handle, path);
+  if (options.projector !== undefined) {
+    try {
+      await model.loadProjector(options.projector, { signal: options.signal, useGpu: options.gpuLayers !== 0 });
+    } catch (error) {
+      await model.dispose();
+      throw error;
+    }
+  }
+  return model;
 }
 
 export class Model {
   readonly path: string;
   readonly metadata: ModelMetadata;
   #native: NativeModel | null;
+  #projector: Projector | null = null;
   readonly #contexts = new Set<Context>();
   readonly #pieces = new Map<number, Uint8Array>();
   readonly #eog = new Map<number, boolean>();
@@ -73,6 +86,19 @@ export class Model {
 
   get disposed(): boolean {
     return this.#native === null;
+  }
+
+  /** The multimodal projector, once loaded. */
+  get projector(): Projector | null {
+    return this.#projector;
+  }
+
+  /** Loads the model's mmproj GGUF so sequences can take images. Replaces a projector loaded before. */
+  async loadProjector(path: string, options: LoadProjectorOptions = {}): Promise<Projector> {
+    const projector = await Projector.load(this.native, path, options);
+    this.#projector?.dispose();
+    this.#projector = projector;
+    return projector;
   }
 
   get vocabSize(): number {
@@ -117,9 +143,10 @@ export class Model {
     }
     const special = this.metadata.specialTokens;
     const text = (token: number | null) => (token === null ? "" : this.native.detokenize(Int32Array.of(token), false, true));
+    const marker = this.#projector?.marker ?? DEFAULT_MEDIA_MARKER;
     return renderChatTemplate({
       template,
-      messages,
+      messages: messages.map((m) => ({ role: m.role, content: contentText(m.content, marker) })),
       addGenerationPrompt: options.addGenerationPrompt ?? true,
       bosToken: text(special.bos),
       eosToken: text(special.eos),
@@ -138,6 +165,8 @@ export class Model {
   async dispose(): Promise<void> {
     if (!this.#native) return;
     await Promise.all([...this.#contexts].map((context) => context.dispose()));
+    this.#projector?.dispose();
+    this.#projector = null;
     this.#native.dispose();
     this.#native = null;
   }

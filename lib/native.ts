@@ -75,6 +75,8 @@ export interface NativeContext {
   seqPosMax(seq: number): number;
   clear(): void;
   decode(request: NativeDecodeRequest, cancellation?: NativeCancellation): Promise<NativeDecodeResult>;
+  /** Encodes image chunk `index` and decodes it into `seqId` at `nPast`; resolves with the new nPast. */
+  evalImage(chunks: NativeChunks, index: number, seqId: number, nPast: number, cancellation?: NativeCancellation): Promise<number>;
   dispose(): void;
 }
 
@@ -82,6 +84,38 @@ export interface NativeSampler {
   clone(): NativeSampler;
   accept(tokens: Int32Array): void;
   reset(): void;
+  dispose(): void;
+}
+
+export interface NativeProjectorInfo {
+  vision: boolean;
+  audio: boolean;
+  mrope: boolean;
+  nonCausal: boolean;
+  marker: string;
+  embeddingSize: number;
+}
+
+export interface NativeImage {
+  readonly width: number;
+  readonly height: number;
+  id: string;
+  pixels(): Uint8Array;
+}
+
+export type NativeChunk =
+  | { type: "text"; tokens: Int32Array }
+  | { type: "image" | "audio"; id: string; tokens: number; positions: number };
+
+export interface NativeChunks {
+  describe(): NativeChunk[];
+}
+
+export interface NativeProjector {
+  info(): NativeProjectorInfo;
+  decodeImage(bytes: Uint8Array): Promise<NativeImage>;
+  imageFromRgb(width: number, height: number, rgb: Uint8Array): NativeImage;
+  tokenize(text: string, images: NativeImage[], addSpecial: boolean, parseSpecial: boolean): Promise<NativeChunks>;
   dispose(): void;
 }
 
@@ -108,6 +142,9 @@ export interface NativeAddon {
   Context: { create(model: NativeModel, options: Record<string, unknown>): Promise<NativeContext> };
   Sampler: new (model: NativeModel, options: Record<string, unknown>) => NativeSampler;
   Cancellation: new () => NativeCancellation;
+  Projector: {
+    load(model: NativeModel, path: string, options: { useGpu?: boolean; threads?: number }, cancellation?: NativeCancellation): Promise<NativeProjector>;
+  };
   loadBackends(dir: string): NativeDevice[];
   systemInfo(): string;
   maxSequences(): number;

@@ -5,6 +5,7 @@
 // ("decode each sequence's pending token, sample the next") and lets a fork start sampling from the
 // shared prefix without anyone holding on to logits.
 import { throwIfAborted } from "./abort.js";
+import type { ImageInput } from "./image-input.js";
 import type { TokenLogprob } from "./batch-scheduler.js";
 import type { Context } from "./context.js";
 import type { EngineSequence } from "./engine/types.js";
@@ -26,6 +27,15 @@ export interface EvaluateOptions {
   logprobs?: { topK?: number; probes?: readonly number[] };
 }
 
+/** Text, or an image (file path, encoded bytes, data URL or raw RGB). */
+export type PromptPart = string | { image: ImageInput };
+
+/** A prompt with one media marker (projector.marker, `<__media__>` by default) per image. */
+export interface MarkedPrompt {
+  prompt: string;
+  images: ImageInput[];
+}
+
 export interface EvaluateResult {
   /** Tokens added to the sequence. */
   tokens: number[];
@@ -40,6 +50,8 @@ export interface SequenceState {
   nPast: number;
   pending: number | null;
   sampler: NativeSampler;
+  /** The last thing evaluated was an image: there is no text token to generate from yet. */
+  endsWithMedia: boolean;
 }
 
 export class Sequence implements EngineSequence {
@@ -58,7 +70,7 @@ export class Sequence implements EngineSequence {
     this.state = state;
   }
 
-  /** Every token of the sequence, prompt and generated. */
+  /** Every text token of the sequence, prompt and generated (images occupy positions, not tokens). */
   get tokens(): readonly number[] {
     return this.state.tokens;
   }
@@ -84,9 +96,77 @@ export class Sequence implements EngineSequence {
     this.state.sampler = sampler;
   }
 
-  /** Appends text (tokenized with the model's vocabulary) or tokens and evaluates them. */
-  evaluate(input: string | readonly number[], options: EvaluateOptions = {}): Promise<EvaluateResult> {
-    return this.lock.run(() => this.evaluateLocked(input, options));
+  /**
+   * Appends input and evaluates it: text (tokenized with the model's vocabulary), tokens, parts mixing
+   * text and images, or a prompt with media markers and its images. Images need the model's projector;
+   * each image is encoded once here, and forks of this sequence share its cells.
+   */
+  evaluate(input: string | readonly number[] | readonly PromptPart[] | MarkedPrompt, options: EvaluateOptions = {}): Promise<EvaluateResult> {
+    return this.lock.run(() => {
+      if (typeof input === "string" || isTokens(input)) return this.evaluateLocked(input, options);
+      return this.#evaluateMedia(input, options);
+    });
+  }
+
+  async #evaluateMedia(input: readonly PromptPart[] | MarkedPrompt, options: EvaluateOptions): Promise<EvaluateResult> {
+    this.#checkLive();
+    throwIfAborted(options.signal);
+    const projector = this.context.model.projector;
+    if (!projector) {
+      throw createError("NO_PROJECTOR", "images need the model's projector: loadModel({ path, projector }) or model.loadProjector(path)");
+    }
+    let prompt: string;
+    let inputs: ImageInput[];
+    if (Array.isArray(input)) {
+      const parts = input as readonly PromptPart[];
+      prompt = parts.map((part) => (typeof part === "string" ? part : projector.marker)).join("");
+      inputs = parts.filter((part): part is { image: ImageInput } => typeof part !== "string").map((part) => part.image);
+    } else {
+      ({ prompt, images: inputs } = input as MarkedPrompt);
+    }
+    const markers = prompt.split(projector.marker).length - 1;
+    if (markers !== inputs.length) {
+      throw createError(
+        "MEDIA_MARKER_MISMATCH",
+        `the prompt has ${markers} media marker(s) (${projector.marker}) for ${inputs.length} image(s): put one marker per image`,
+      );
+    }
+    const images = await Promise.all(inputs.map((image) => projector.loadImage(image)));
+    const chunks = await projector.tokenize(prompt, images, {
+      addSpecial: (options.addSpecial ?? true) && this.state.tokens.length === 0 && this.state.nPast === 0,
+      parseSpecial: options.parseSpecial ?? true,
+    });
+    const described = chunks.describe();
+    const needed = described.reduce((sum, c) => sum + (c.type === "text" ? c.tokens.length : Math.max(c.tokens, c.positions)), 0);
+    if (this.state.nPast + needed > this.context.contextSize) {
+      throw createError(
+        "CONTEXT_FULL",
+        `the input needs ${needed} positions after position ${this.state.nPast}, beyond the context size ${this.context.contextSize}: ` +
+          "create the context with a larger contextSize or use a smaller image",
+      );
+    }
+
+    // Text and images are evaluated chunk by chunk; if one fails, the sequence goes back to how it was.
+    const saved = { ...this.state, tokens: [...this.state.tokens] };
+    const added: number[] = [];
+    let next: EvaluateResult["next"];
+    try {
+      for (const [index, chunk] of described.entries()) {
+        const last = index === described.length - 1;
+        if (chunk.type === "text") {
+          const result = await this.evaluateLocked(Array.from(chunk.tokens), { ...options, logprobs: last ? options.logprobs : undefined });
+          added.push(...result.tokens);
+          next = result.next;
+        } else {
+          await this.context.evaluateImage(this, chunks, index, chunk.tokens, options.signal);
+        }
+      }
+    } catch (error) {
+      await this.context.truncate(this, saved.nPast);
+      this.state = { ...saved, sampler: this.state.sampler };
+      throw error;
+    }
+    return { tokens: added, next };
   }
 
   /** @internal */
@@ -126,6 +206,7 @@ export class Sequence implements EngineSequence {
     this.state.nPast += toDecode.length;
     this.state.pending = readNext ? null : all[all.length - 1]!;
     this.state.tokens.push(...added);
+    if (added.length > 0) this.state.endsWithMedia = false;
     this.context.stats.promptTokens += toDecode.length;
     return { tokens: added, next };
   }
@@ -157,6 +238,10 @@ export class Sequence implements EngineSequence {
   checkLive(): void {
     this.#checkLive();
   }
+}
+
+function isTokens(input: unknown): input is readonly number[] {
+  return Array.isArray(input) && input.every((item) => typeof item === "number");
 }
 
 export function assertDistinct(sequences: readonly Sequence[]): void {

@@ -1,0 +1,89 @@
+// Projector: a multimodal projector (mmproj GGUF) attached to a text model through libmtmd. It decodes
+// images and splits prompts into text and image chunks; sequences evaluate the chunks.
+import { stat } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import { resolve } from "node:path";
+import { withCancellation } from "./abort.js";
+import { createError, DisposedError, native } from "./errors.js";
+import { decodeImage, type ImageInput } from "./image-input.js";
+import { nativeAddon, type NativeChunks, type NativeImage, type NativeModel, type NativeProjector, type NativeProjectorInfo } from "./native.js";
+
+export interface LoadProjectorOptions {
+  /** Run the vision encoder on a GPU when the build has one (default true). */
+  useGpu?: boolean;
+  threads?: number;
+  signal?: AbortSignal;
+}
+
+export type ProjectorInfo = NativeProjectorInfo;
+
+export class Projector {
+  readonly path: string;
+  readonly info: ProjectorInfo;
+  #native: NativeProjector | null;
+
+  /** @internal use model.loadProjector() or loadModel({ projector }) */
+  static async load(model: NativeModel, path: string, options: LoadProjectorOptions = {}): Promise<Projector> {
+    const absolute = resolve(path);
+    try {
+      if (!(await stat(absolute)).isFile()) throw new Error("not a file");
+    } catch {
+      throw createError("MODEL_NOT_FOUND", `projector file not found: ${absolute}`);
+    }
+    const handle = await withCancellation(options.signal, (cancellation) =>
+      native(() =>
+        nativeAddon().Projector.load(
+          model,
+          absolute,
+          { useGpu: options.useGpu ?? true, threads: options.threads ?? availableParallelism() },
+          cancellation,
+        ),
+      ),
+    );
+    return new Projector(handle, absolute);
+  }
+
+  private constructor(handle: NativeProjector, path: string) {
+    this.#native = handle;
+    this.path = path;
+    this.info = handle.info();
+  }
+
+  /** @internal */
+  get native(): NativeProjector {
+    if (!this.#native) throw new DisposedError("DISPOSED", "the projector has been disposed");
+    return this.#native;
+  }
+
+  /** The text that stands for one image in a prompt. */
+  get marker(): string {
+    return this.info.marker;
+  }
+
+  /** Decodes an image (path, bytes, data URL or raw RGB) and gives it its content id. */
+  loadImage(input: ImageInput): Promise<NativeImage> {
+    return decodeImage(this.native, input);
+  }
+
+  /** @internal Splits text with one marker per image into text and image chunks. */
+  tokenize(text: string, images: NativeImage[], options: { addSpecial: boolean; parseSpecial: boolean }): Promise<NativeChunks> {
+    return native(() => this.native.tokenize(text, images, options.addSpecial, options.parseSpecial));
+  }
+
+  /** How many tokens (and positions) an image of this size becomes. */
+  async imageTokens(width: number, height: number): Promise<{ tokens: number; positions: number }> {
+    const image = this.native.imageFromRgb(width, height, new Uint8Array(width * height * 3));
+    const chunks = await this.tokenize(this.marker, [image], { addSpecial: false, parseSpecial: false });
+    for (const chunk of chunks.describe()) {
+      if (chunk.type !== "text") return { tokens: chunk.tokens, positions: chunk.positions };
+    }
+    throw createError("INTERNAL", "the projector produced no image chunk");
+  }
+
+  dispose(): void {
+    this.#native?.dispose();
+    this.#native = null;
+  }
+}
+
+export type { ImageInput };
