@@ -5,17 +5,20 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { loadModel, type Context, type Model } from "../lib/index.js";
-import { llamaBinDir, tinyLlama } from "./fixtures/models.js";
+import { writeFileSync } from "node:fs";
+import { encodePng, rgbPattern } from "./fixtures/images.js";
+import { fixturesDir, llamaBinDir, tinyClip, tinyLlama } from "./fixtures/models.js";
 
 const llamaSimple = join(llamaBinDir, "llama-simple");
+const llamaMtmdCli = join(llamaBinDir, "llama-mtmd-cli");
 let model: Model;
 let context: Context;
 
 beforeAll(async () => {
-  if (!existsSync(llamaSimple)) {
-    throw new Error(`${llamaSimple} is missing: build llama.cpp's reference tools with \`npm run build:peers\``);
+  for (const tool of [llamaSimple, llamaMtmdCli]) {
+    if (!existsSync(tool)) throw new Error(`${tool} is missing: build llama.cpp's reference tools with \`npm run build:peers\``);
   }
-  model = await loadModel({ path: tinyLlama() });
+  model = await loadModel({ path: tinyLlama(), projector: tinyClip() });
   context = await model.createContext({ contextSize: 512, sequences: 2, threads: 1 });
 });
 
@@ -50,4 +53,33 @@ test.each([
   const ours = pieces(eog ? result!.tokens.slice(0, -1) : result!.tokens);
   expect(ours.length).toBeGreaterThan(0);
   expect(ours).toBe(theirs);
+}, 120_000);
+
+test.each([
+  ["What is in the image?", 1],
+  ["Describe every object you can see, one by one.", 2],
+])("with an image, greedy continuation of %j equals llama-mtmd-cli's", async (question, seed) => {
+  const image = join(fixturesDir, `parity-${seed}.png`);
+  writeFileSync(image, encodePng(56, 56, rgbPattern(56, 56, seed)));
+  const nPredict = 12;
+  const stdout = execFileSync(
+    llamaMtmdCli,
+    ["-m", tinyLlama(), "--mmproj", tinyClip(), "--image", image, "-p", question, "-n", String(nPredict), "--temp", "0", "-t", "1"],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 60_000 },
+  );
+
+  // mtmd-cli renders the user turn with the model's chat template and puts the image marker first.
+  const prompt = model
+    .applyChatTemplate([{ role: "user", content: [{ type: "image" }, { type: "text", text: question }] }])
+    .replace(/^<s>/, ""); // BOS is added as a token, as mtmd-cli does
+  const sequence = context.createSequence();
+  await sequence.evaluate({ prompt, images: [image] });
+  const [result] = await context.generate([sequence], { maxTokens: nPredict }).result();
+  await sequence.dispose();
+
+  const eog = result!.stopReason === "eog";
+  const ours = pieces(eog ? result!.tokens.slice(0, -1) : result!.tokens);
+  expect(ours.trim().length).toBeGreaterThan(0);
+  expect(stdout).toContain(ours);
+  expect(stdout.trim()).toBe(ours.trim());
 }, 120_000);
