@@ -5,10 +5,11 @@
 // ("decode each sequence's pending token, sample the next") and lets a fork start sampling from the
 // shared prefix without anyone holding on to logits.
 import { throwIfAborted } from "./abort.js";
-import type { ImageInput } from "./image-input.js";
+import { isTokens, preparePrompt, promptPositions, type MarkedPrompt, type PreparedPrompt, type PromptInput, type PromptPart } from "./prompt.js";
 import type { TokenLogprob } from "./batch-scheduler.js";
 import type { Context } from "./context.js";
 import type { EngineSequence } from "./engine/types.js";
+export type { MarkedPrompt, PromptPart };
 import { createError, DisposedError, InvalidArgumentError } from "./errors.js";
 import { Mutex } from "./mutex.js";
 import type { NativeSampler } from "./native.js";
@@ -25,15 +26,6 @@ export interface EvaluateOptions {
    * probe tokens. This evaluates the whole input (nothing stays pending).
    */
   logprobs?: { topK?: number; probes?: readonly number[] };
-}
-
-/** Text, or an image (file path, encoded bytes, data URL or raw RGB). */
-export type PromptPart = string | { image: ImageInput };
-
-/** A prompt with one media marker (projector.marker, `<__media__>` by default) per image. */
-export interface MarkedPrompt {
-  prompt: string;
-  images: ImageInput[];
 }
 
 export interface EvaluateResult {
@@ -101,7 +93,7 @@ export class Sequence implements EngineSequence {
    * text and images, or a prompt with media markers and its images. Images need the model's projector;
    * each image is encoded once here, and forks of this sequence share its cells.
    */
-  evaluate(input: string | readonly number[] | readonly PromptPart[] | MarkedPrompt, options: EvaluateOptions = {}): Promise<EvaluateResult> {
+  evaluate(input: PromptInput, options: EvaluateOptions = {}): Promise<EvaluateResult> {
     return this.lock.run(() => {
       if (typeof input === "string" || isTokens(input)) return this.evaluateLocked(input, options);
       return this.#evaluateMedia(input, options);
@@ -111,54 +103,45 @@ export class Sequence implements EngineSequence {
   async #evaluateMedia(input: readonly PromptPart[] | MarkedPrompt, options: EvaluateOptions): Promise<EvaluateResult> {
     this.#checkLive();
     throwIfAborted(options.signal);
-    const projector = this.context.model.projector;
-    if (!projector) {
-      throw createError("NO_PROJECTOR", "images need the model's projector: loadModel({ path, projector }) or model.loadProjector(path)");
-    }
-    let prompt: string;
-    let inputs: ImageInput[];
-    if (Array.isArray(input)) {
-      const parts = input as readonly PromptPart[];
-      prompt = parts.map((part) => (typeof part === "string" ? part : projector.marker)).join("");
-      inputs = parts.filter((part): part is { image: ImageInput } => typeof part !== "string").map((part) => part.image);
-    } else {
-      ({ prompt, images: inputs } = input as MarkedPrompt);
-    }
-    const markers = prompt.split(projector.marker).length - 1;
-    if (markers !== inputs.length) {
-      throw createError(
-        "MEDIA_MARKER_MISMATCH",
-        `the prompt has ${markers} media marker(s) (${projector.marker}) for ${inputs.length} image(s): put one marker per image`,
-      );
-    }
-    const images = await Promise.all(inputs.map((image) => projector.loadImage(image)));
-    const chunks = await projector.tokenize(prompt, images, {
+    const prepared = await preparePrompt(this.context.model, input, {
       addSpecial: (options.addSpecial ?? true) && this.state.tokens.length === 0 && this.state.nPast === 0,
       parseSpecial: options.parseSpecial ?? true,
     });
-    const described = chunks.describe();
-    const needed = described.reduce((sum, c) => sum + (c.type === "text" ? c.tokens.length : Math.max(c.tokens, c.positions)), 0);
-    if (this.state.nPast + needed > this.context.contextSize) {
+    return this.evaluatePrepared(prepared, 0, options);
+  }
+
+  /**
+   * @internal Evaluates a prepared prompt from item `skip` on (the items before it are already in this
+   * sequence, e.g. from a cached prefix). Text and images go chunk by chunk; if one fails, the sequence
+   * goes back to how it was.
+   */
+  async evaluatePrepared(prepared: PreparedPrompt, skip: number, options: EvaluateOptions): Promise<EvaluateResult> {
+    const remaining = promptPositions(prepared) - skip;
+    if (this.state.nPast + remaining > this.context.contextSize) {
       throw createError(
         "CONTEXT_FULL",
-        `the input needs ${needed} positions after position ${this.state.nPast}, beyond the context size ${this.context.contextSize}: ` +
+        `the input needs ${remaining} positions after position ${this.state.nPast}, beyond the context size ${this.context.contextSize}: ` +
           "create the context with a larger contextSize or use a smaller image",
       );
     }
-
-    // Text and images are evaluated chunk by chunk; if one fails, the sequence goes back to how it was.
     const saved = { ...this.state, tokens: [...this.state.tokens] };
     const added: number[] = [];
     let next: EvaluateResult["next"];
+    let item = 0;
     try {
-      for (const [index, chunk] of described.entries()) {
-        const last = index === described.length - 1;
-        if (chunk.type === "text") {
-          const result = await this.evaluateLocked(Array.from(chunk.tokens), { ...options, logprobs: last ? options.logprobs : undefined });
+      for (const [index, segment] of prepared.segments.entries()) {
+        const last = index === prepared.segments.length - 1;
+        if (segment.type === "text") {
+          const tokens = segment.tokens.slice(Math.max(0, skip - item));
+          item += segment.tokens.length;
+          if (tokens.length === 0 && !(last && options.logprobs)) continue;
+          const result = await this.evaluateLocked(tokens, { ...options, logprobs: last ? options.logprobs : undefined });
           added.push(...result.tokens);
           next = result.next;
         } else {
-          await this.context.evaluateImage(this, chunks, index, chunk.tokens, options.signal);
+          item += 1;
+          if (item <= skip) continue;
+          await this.context.evaluateImage(this, prepared.chunks!, segment.chunkIndex, segment.cells, options.signal);
         }
       }
     } catch (error) {
@@ -238,10 +221,6 @@ export class Sequence implements EngineSequence {
   checkLive(): void {
     this.#checkLive();
   }
-}
-
-function isTokens(input: unknown): input is readonly number[] {
-  return Array.isArray(input) && input.every((item) => typeof item === "number");
 }
 
 export function assertDistinct(sequences: readonly Sequence[]): void {

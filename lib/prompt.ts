@@ -1,0 +1,81 @@
+// A prompt made ready for evaluation: text tokenized, images decoded and split into chunks by the
+// projector. Flattened into items — one per text token, one per image — it is also the key of the
+// prefix cache: two prompts share a cached prefix exactly as far as their items agree.
+import { createError } from "./errors.js";
+import type { ImageInput } from "./image-input.js";
+import type { Model } from "./model.js";
+import type { NativeChunks } from "./native.js";
+
+/** Text, or an image (file path, encoded bytes, data URL or raw RGB). */
+export type PromptPart = string | { image: ImageInput };
+
+/** A prompt with one media marker (projector.marker, `<__media__>` by default) per image. */
+export interface MarkedPrompt {
+  prompt: string;
+  images: ImageInput[];
+}
+
+export type PromptInput = string | readonly number[] | readonly PromptPart[] | MarkedPrompt;
+
+export type Segment =
+  | { type: "text"; tokens: number[] }
+  | { type: "image"; chunkIndex: number; id: string; cells: number; positions: number };
+
+export interface PreparedPrompt {
+  /** The projector's chunks, which image segments point into; null for text-only prompts. */
+  chunks: NativeChunks | null;
+  segments: Segment[];
+}
+
+export function isTokens(input: unknown): input is readonly number[] {
+  return Array.isArray(input) && input.every((item) => typeof item === "number");
+}
+
+export async function preparePrompt(
+  model: Model,
+  input: PromptInput,
+  options: { addSpecial: boolean; parseSpecial: boolean },
+): Promise<PreparedPrompt> {
+  if (isTokens(input)) return { chunks: null, segments: [{ type: "text", tokens: [...input] }] };
+  if (typeof input === "string") {
+    return { chunks: null, segments: [{ type: "text", tokens: model.tokenize(input, options) }] };
+  }
+  const projector = model.projector;
+  if (!projector) {
+    throw createError("NO_PROJECTOR", "images need the model's projector: loadModel({ path, projector }) or model.loadProjector(path)");
+  }
+  let prompt: string;
+  let inputs: ImageInput[];
+  if (Array.isArray(input)) {
+    const parts = input as readonly PromptPart[];
+    prompt = parts.map((part) => (typeof part === "string" ? part : projector.marker)).join("");
+    inputs = parts.filter((part): part is { image: ImageInput } => typeof part !== "string").map((part) => part.image);
+  } else {
+    ({ prompt, images: inputs } = input as MarkedPrompt);
+  }
+  const markers = prompt.split(projector.marker).length - 1;
+  if (markers !== inputs.length) {
+    throw createError(
+      "MEDIA_MARKER_MISMATCH",
+      `the prompt has ${markers} media marker(s) (${projector.marker}) for ${inputs.length} image(s): put one marker per image`,
+    );
+  }
+  const images = await Promise.all(inputs.map((image) => projector.loadImage(image)));
+  const chunks = await projector.tokenize(prompt, images, options);
+  const segments: Segment[] = chunks.describe().map((chunk, chunkIndex) =>
+    chunk.type === "text"
+      ? { type: "text", tokens: Array.from(chunk.tokens) }
+      : { type: "image", chunkIndex, id: chunk.id, cells: chunk.tokens, positions: chunk.positions },
+  );
+  return { chunks, segments };
+}
+
+/** One cache key per item: `t<token>` for a text token, `i<id>` for an image. */
+export function promptItems(prepared: PreparedPrompt): string[] {
+  return prepared.segments.flatMap((s) => (s.type === "text" ? s.tokens.map((t) => `t${t}`) : [`i${s.id}`]));
+}
+
+/** Positions the prompt takes in a sequence. */
+export function promptPositions(prepared: PreparedPrompt): number {
+  return prepared.segments.reduce((sum, s) => sum + (s.type === "text" ? s.tokens.length : Math.max(s.cells, s.positions)), 0);
+}
