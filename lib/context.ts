@@ -9,6 +9,8 @@ import type { Model } from "./model.js";
 import { withCancellation } from "./abort.js";
 import { nativeAddon, type NativeChunks, type NativeContext, type NativeContextInfo } from "./native.js";
 import { createSampler, type SamplingOptions } from "./sampling.js";
+import { PrefixCache, type AcquireOptions, type PrefixCacheOptions } from "./prefix-cache.js";
+import type { PromptInput } from "./prompt.js";
 import { Sequence } from "./sequence.js";
 import type { EngineContext } from "./engine/types.js";
 
@@ -24,6 +26,11 @@ export interface ContextOptions {
   threads?: number;
   threadsBatch?: number;
   flashAttention?: "auto" | "on" | "off";
+  /**
+   * Keep evaluated prompts (image + text) in spare sequences so createSequenceFrom() can fork from them.
+   * Cached prompts count against `sequences`. Off by default.
+   */
+  prefixCache?: PrefixCacheOptions;
 }
 
 export interface ContextStats {
@@ -35,12 +42,16 @@ export interface ContextStats {
   decodeCalls: number;
   /** Images encoded into the cache (a failed or aborted evaluation does not count). */
   imageEncodes: number;
+  /** Prompt items (tokens, images) createSequenceFrom() reused from the prefix cache. */
+  cachedItems: number;
 }
 
 export class Context implements EngineContext<Sequence> {
   readonly model: Model;
   readonly info: NativeContextInfo;
-  readonly stats: ContextStats = { promptTokens: 0, generatedTokens: 0, decodeCalls: 0, imageEncodes: 0 };
+  readonly stats: ContextStats = { promptTokens: 0, generatedTokens: 0, decodeCalls: 0, imageEncodes: 0, cachedItems: 0 };
+  /** Present when the context was created with `prefixCache`. */
+  readonly prefixCache: PrefixCache | null;
   /** @internal */
   readonly scheduler: BatchScheduler;
   /** @internal */
@@ -69,10 +80,10 @@ export class Context implements EngineContext<Sequence> {
         flashAttention: fa === "auto" ? -1 : fa === "on" ? 1 : 0,
       }),
     );
-    return new Context(model, nativeContext);
+    return new Context(model, nativeContext, options.prefixCache);
   }
 
-  private constructor(model: Model, nativeContext: NativeContext) {
+  private constructor(model: Model, nativeContext: NativeContext, prefixCache: PrefixCacheOptions | undefined) {
     this.model = model;
     this.#native = nativeContext;
     this.info = nativeContext.info();
@@ -80,6 +91,9 @@ export class Context implements EngineContext<Sequence> {
     this.#freeIds = Array.from({ length: this.info.sequences }, (_, i) => this.info.sequences - 1 - i);
     const stats = this.scheduler.stats;
     Object.defineProperty(this.stats, "decodeCalls", { get: () => stats.decodeCalls, enumerable: true });
+    this.prefixCache = prefixCache ? new PrefixCache(this, prefixCache) : null;
+    const cache = this.prefixCache;
+    Object.defineProperty(this.stats, "cachedItems", { get: () => cache?.reusedItems ?? 0, enumerable: true });
   }
 
   get contextSize(): number {
@@ -127,6 +141,24 @@ export class Context implements EngineContext<Sequence> {
       this.#freeIds.push(id);
       throw error;
     }
+  }
+
+  /**
+   * A new sequence that has evaluated `input` (text, tokens, or text with images). With a prefix cache it
+   * forks from the longest cached prefix of the input — an image already evaluated there is not encoded
+   * again — and remembers the input for later calls.
+   */
+  async createSequenceFrom(input: PromptInput, options: AcquireOptions = {}): Promise<Sequence> {
+    this.#checkLive();
+    if (this.prefixCache) return this.prefixCache.acquire(input, options);
+    const sequence = this.createSequence({ sampling: options.sampling });
+    try {
+      await sequence.evaluate(input, { signal: options.signal, parseSpecial: options.parseSpecial });
+    } catch (error) {
+      await sequence.dispose();
+      throw error;
+    }
+    return sequence;
   }
 
   /**

@@ -1,0 +1,113 @@
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { loadModel, type Context, type Model, type PromptPart } from "../lib/index.js";
+import { encodePng, rgbPattern } from "./fixtures/images.js";
+import { tinyClip, tinyLlama } from "./fixtures/models.js";
+
+let model: Model;
+const imageA = encodePng(56, 56, rgbPattern(56, 56, 11));
+const imageB = encodePng(56, 56, rgbPattern(56, 56, 12));
+const ask = (image: Uint8Array, question: string): PromptPart[] => ["[INST] ", { image }, `\n${question} [/INST]`];
+
+beforeAll(async () => {
+  model = await loadModel({ path: tinyLlama(), projector: tinyClip() });
+});
+
+afterAll(async () => {
+  await model.dispose();
+});
+
+async function cold(input: PromptPart[], maxTokens = 10) {
+  const context = await model.createContext({ contextSize: 1024, sequences: 2, threads: 1 });
+  const sequence = await context.createSequenceFrom(input);
+  const [r] = await context.generate([sequence], { maxTokens }).result();
+  await context.dispose();
+  return r!.tokens;
+}
+
+async function continuation(context: Context, input: PromptInput, maxTokens = 10) {
+  const sequence = await context.createSequenceFrom(input);
+  const [r] = await context.generate([sequence], { maxTokens }).result();
+  await sequence.dispose();
+  return r!.tokens;
+}
+type PromptInput = Parameters<Context["createSequenceFrom"]>[0];
+
+describe("prefix cache", () => {
+  test("a hit gives the same continuation as a cold evaluation and encodes nothing", async () => {
+    const context = await model.createContext({ contextSize: 1024, sequences: 8, threads: 1, prefixCache: { sequences: 2 } });
+    const input = ask(imageA, "What is in the image?");
+    const first = await continuation(context, input);
+    expect(context.stats.imageEncodes).toBe(1);
+    const prompt = context.stats.promptTokens;
+    const second = await continuation(context, input);
+    expect(second).toEqual(first);
+    expect(second).toEqual(await cold(input));
+    expect(context.stats.imageEncodes).toBe(1);
+    expect(context.stats.promptTokens).toBe(prompt); // nothing evaluated for the hit
+    expect(context.stats.cachedItems).toBeGreaterThan(16);
+    await context.dispose();
+  });
+
+  test("a second question about the same image reuses the image and evaluates only the new text", async () => {
+    const context = await model.createContext({ contextSize: 1024, sequences: 8, threads: 1, prefixCache: { sequences: 2 } });
+    await continuation(context, ask(imageA, "What is in the image?"));
+    const prompt = context.stats.promptTokens;
+    const q2 = ask(imageA, "How many people are there?");
+    const answer = await continuation(context, q2);
+    expect(context.stats.imageEncodes).toBe(1);
+    const q2Tokens = model.tokenize("\nHow many people are there? [/INST]", { addSpecial: false }).length;
+    expect(context.stats.promptTokens - prompt).toBeLessThanOrEqual(q2Tokens + 1);
+    expect(answer).toEqual(await cold(q2));
+    await context.dispose();
+  });
+
+  test("a prompt that is a prefix of a cached one is served by cutting the cached one back", async () => {
+    const context = await model.createContext({ contextSize: 1024, sequences: 8, threads: 1, prefixCache: { sequences: 2 } });
+    await continuation(context, ask(imageA, "What is in the image? Answer in detail."));
+    const short = ["[INST] ", { image: imageA }] as PromptPart[];
+    const sequence = await context.createSequenceFrom(short);
+    await sequence.evaluate("\nWhat is in the image? [/INST]");
+    const [r] = await context.generate([sequence], { maxTokens: 10 }).result();
+    expect(context.stats.imageEncodes).toBe(1);
+    expect(r!.tokens).toEqual(await cold(ask(imageA, "What is in the image?")));
+    await context.dispose();
+  });
+
+  test("LRU eviction stays bounded and correct, also for sequences forked before the eviction", async () => {
+    const context = await model.createContext({ contextSize: 1024, sequences: 8, threads: 1, prefixCache: { sequences: 1 } });
+    const inputA = ask(imageA, "Describe it.");
+    const inputB = ask(imageB, "Describe it.");
+    const keep = await context.createSequenceFrom(inputA); // cached A, then evicted below
+    await continuation(context, inputB); // evicts A
+    expect(context.prefixCache!.size).toBe(1);
+    const [fromEvicted] = await context.generate([keep], { maxTokens: 10 }).result();
+    expect(fromEvicted!.tokens).toEqual(await cold(inputA));
+    const encodes = context.stats.imageEncodes;
+    expect(await continuation(context, inputA)).toEqual(await cold(inputA)); // A must be encoded again
+    expect(context.stats.imageEncodes).toBe(encodes + 1);
+    await keep.dispose();
+    // only the cache's own sequence holds cells now
+    expect(context.freeSequences).toBe(7);
+    await context.dispose();
+  });
+
+  test("the cell budget evicts the least recently used prompts", async () => {
+    const context = await model.createContext({ contextSize: 1024, sequences: 8, threads: 1, prefixCache: { sequences: 4, cells: 40 } });
+    await continuation(context, ask(imageA, "One?"));
+    await continuation(context, ask(imageB, "Two?"));
+    expect(context.prefixCache!.size).toBe(1); // each prompt holds ~28 cells; two would exceed 40
+    await context.dispose();
+  });
+
+  test("text-only prompts are cached too, and work without a cache", async () => {
+    const cached = await model.createContext({ contextSize: 1024, sequences: 4, threads: 1, prefixCache: {} });
+    const plain = await model.createContext({ contextSize: 1024, sequences: 4, threads: 1 });
+    const a = await continuation(cached, "The quick brown fox");
+    const b = await continuation(cached, "The quick brown fox jumps");
+    expect(a).toEqual(await continuation(plain, "The quick brown fox"));
+    expect(b).toEqual(await continuation(plain, "The quick brown fox jumps"));
+    expect(cached.stats.cachedItems).toBeGreaterThanOrEqual(5);
+    await cached.dispose();
+    await plain.dispose();
+  });
+});
