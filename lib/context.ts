@@ -273,7 +273,10 @@ export class Context implements EngineContext<Sequence> {
     const nPast = await withCancellation(signal, (cancellation) =>
       this.scheduler.exclusive(() => native(() => this.#nativeOrThrow().evalImage(chunks, index, sequence.id, start, cancellation))),
     );
-    this.ledger.add(sequence.id, Array.from({ length: cells }, (_, i) => start + i));
+    // The cache keys cells by their first position: consecutive for a plain image; for M-RoPE every
+    // image token's first (temporal) position is the image's start.
+    const mrope = this.model.projector?.info.mrope ?? false;
+    this.ledger.add(sequence.id, Array.from({ length: cells }, (_, i) => (mrope ? start : start + i)));
     state.nPast = nPast;
     state.endsWithMedia = true;
     this.stats.imageEncodes += 1;

@@ -143,7 +143,13 @@ export interface NativeAddon {
   Sampler: new (model: NativeModel, options: Record<string, unknown>) => NativeSampler;
   Cancellation: new () => NativeCancellation;
   Projector: {
-    load(model: NativeModel, path: string, options: { useGpu?: boolean; threads?: number }, cancellation?: NativeCancellation): Promise<NativeProjector>;
+    load(
+      model: NativeModel,
+      path: string,
+      options: { useGpu?: boolean; threads?: number },
+      cancellation?: NativeCancellation,
+      onProgress?: (progress: number) => void,
+    ): Promise<NativeProjector>;
   };
   loadBackends(dir: string): NativeDevice[];
   systemInfo(): string;

@@ -6,7 +6,7 @@
 // goes first. Eviction only disposes the cache's own sequence: sequences forked from it keep their cells.
 import type { Context } from "./context.js";
 import { Mutex } from "./mutex.js";
-import { preparePrompt, promptItems, type PreparedPrompt, type PromptInput } from "./prompt.js";
+import { itemWidths, preparePrompt, promptItems, type PreparedPrompt, type PromptInput } from "./prompt.js";
 import type { SamplingOptions } from "./sampling.js";
 import type { Sequence } from "./sequence.js";
 
@@ -56,7 +56,7 @@ export class PrefixCache {
     const context = this.#context;
     const prepared = await preparePrompt(context.model, input, { addSpecial: true, parseSpecial: options.parseSpecial ?? true });
     const items = promptItems(prepared);
-    const widths = prepared.segments.flatMap((s) => (s.type === "text" ? s.tokens.map(() => 1) : [Math.max(s.cells, s.positions)]));
+    const widths = itemWidths(prepared);
 
     const { sequence, reused } = await this.#mutex.run(() => this.#startFromCache(items));
     try {

@@ -12,6 +12,8 @@ export interface LoadProjectorOptions {
   /** Run the vision encoder on a GPU when the build has one (default true). */
   useGpu?: boolean;
   threads?: number;
+  /** Called with 0..1 as the projector's weights load. */
+  onProgress?: (progress: number) => void;
   signal?: AbortSignal;
 }
 
@@ -37,6 +39,7 @@ export class Projector {
           absolute,
           { useGpu: options.useGpu ?? true, threads: options.threads ?? availableParallelism() },
           cancellation,
+          options.onProgress,
         ),
       ),
     );

@@ -75,7 +75,15 @@ export function promptItems(prepared: PreparedPrompt): string[] {
   return prepared.segments.flatMap((s) => (s.type === "text" ? s.tokens.map((t) => `t${t}`) : [`i${s.id}`]));
 }
 
+/**
+ * Positions each item advances a sequence by: 1 per text token; an image's n_pos, which for M-RoPE
+ * models (Qwen2/2.5/3-VL) is far less than its token count.
+ */
+export function itemWidths(prepared: PreparedPrompt): number[] {
+  return prepared.segments.flatMap((s) => (s.type === "text" ? s.tokens.map(() => 1) : [s.positions]));
+}
+
 /** Positions the prompt takes in a sequence. */
 export function promptPositions(prepared: PreparedPrompt): number {
-  return prepared.segments.reduce((sum, s) => sum + (s.type === "text" ? s.tokens.length : Math.max(s.cells, s.positions)), 0);
+  return itemWidths(prepared).reduce((a, b) => a + b, 0);
 }

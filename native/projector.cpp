@@ -23,18 +23,29 @@ namespace {
 
 // Checks the file is an mmproj before libmtmd sees it, then loads it. libmtmd itself refuses a projector
 // whose embedding size differs from the text model's; its message is kept to classify the error.
-class LoadWorker : public PromiseWorker<> {
+class LoadWorker : public PromiseWorker<Napi::AsyncProgressQueueWorker<float>> {
   public:
-    LoadWorker(Napi::Env env, std::shared_ptr<ModelHandle> model, std::string path, bool use_gpu, int threads, CancelFlag cancel)
+    LoadWorker(Napi::Env env, std::shared_ptr<ModelHandle> model, std::string path, bool use_gpu, int threads, CancelFlag cancel,
+               Napi::Function on_progress)
         : PromiseWorker(env, "stagebeam.loadProjector"), model_(std::move(model)), path_(std::move(path)), use_gpu_(use_gpu),
-          threads_(threads), cancel_(std::move(cancel)) {}
+          threads_(threads), cancel_(std::move(cancel)) {
+        if (!on_progress.IsEmpty()) on_progress_ = Napi::Persistent(on_progress);
+    }
     ~LoadWorker() override {
         if (ctx_) mtmd_free(ctx_);
     }
 
   protected:
-    void Execute() override {
+    void Execute(const ExecutionProgress & progress) override {
+        progress_ = &progress;
         Guarded([this] { Load(); });
+        progress_ = nullptr;
+    }
+
+    void OnProgress(const float * data, size_t count) override {
+        if (on_progress_.IsEmpty() || count == 0) return;
+        Napi::HandleScope scope(Env());
+        on_progress_.Call({Napi::Number::New(Env(), data[count - 1])});
     }
 
     Napi::Value Result(Napi::Env env) override {
@@ -68,8 +79,16 @@ class LoadWorker : public PromiseWorker<> {
         params.n_threads = threads_;
         params.print_timings = false;
         params.warmup = false;
-        params.progress_callback = [](float, void * flag) -> bool { return !static_cast<std::atomic<bool> *>(flag)->load(); };
-        params.progress_callback_user_data = cancel_.get();
+        params.progress_callback = [](float p, void * self) -> bool {
+            auto * worker = static_cast<LoadWorker *>(self);
+            if (worker->cancel_->load()) return false;
+            if (worker->progress_ && (p - worker->last_sent_ >= 0.01f || p >= 1.0f)) {
+                worker->last_sent_ = p;
+                worker->progress_->Send(&p, 1);
+            }
+            return true;
+        };
+        params.progress_callback_user_data = this;
         ctx_ = mtmd_init_from_file(path_.c_str(), model_->model, params);
         if (!ctx_) {
             if (cancel_->load()) throw NativeError("ABORTED", "projector loading was aborted");
@@ -87,6 +106,9 @@ class LoadWorker : public PromiseWorker<> {
     bool use_gpu_;
     int threads_;
     CancelFlag cancel_;
+    Napi::FunctionReference on_progress_;
+    const ExecutionProgress * progress_ = nullptr;
+    float last_sent_ = -1.0f;
     mtmd_context * ctx_ = nullptr;
 };
 
@@ -208,7 +230,9 @@ Napi::Value Projector::Load(const Napi::CallbackInfo & info) {
     bool use_gpu = arguments::Boolean(options, "useGpu", true);
     int threads = static_cast<int>(arguments::Integer(options, "threads", 4, 1, 1024));
     CancelFlag cancel = Cancellation::FlagOf(info.Length() > 3 ? info[3] : env.Undefined());
-    auto * worker = new LoadWorker(env, model, path, use_gpu, threads, cancel);
+    Napi::Function on_progress;
+    if (info.Length() > 4 && info[4].IsFunction()) on_progress = info[4].As<Napi::Function>();
+    auto * worker = new LoadWorker(env, model, path, use_gpu, threads, cancel, on_progress);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;

@@ -15,7 +15,7 @@ namespace stagebeam {
 class Projector : public Napi::ObjectWrap<Projector> {
   public:
     static Napi::Function Init(Napi::Env env);
-    // load(model, path, { useGpu, threads }, cancellation?) → Promise<Projector>
+    // load(model, path, { useGpu, threads }, cancellation?, onProgress?) → Promise<Projector>
     static Napi::Value Load(const Napi::CallbackInfo & info);
     static std::shared_ptr<ProjectorHandle> HandleOf(Napi::Value value);
 

@@ -32,6 +32,15 @@ afterAll(async () => {
 });
 
 describe("projector", () => {
+  test("loads with progress up to 1", async () => {
+    const progress: number[] = [];
+    const other = await loadModel({ path: tinyLlama() });
+    await other.loadProjector(tinyClip(), { onProgress: (p) => progress.push(p) });
+    await other.dispose();
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.at(-1)).toBe(1);
+  });
+
   test("reports its capabilities and image token count", async () => {
     const projector = model.projector!;
     expect(projector.info).toMatchObject({ vision: true, audio: false, mrope: false, nonCausal: false, marker: "<__media__>", embeddingSize: 64 });

@@ -1,6 +1,11 @@
-// A tiny LLaVA-style multimodal projector (mmproj) with seeded random weights: a 2-layer CLIP ViT for
-// 56-pixel images in 14-pixel patches, and the two-layer `mlp` projector into the text model's
-// embedding space. libmtmd loads and runs it like a real LLaVA 1.5 projector.
+// Tiny multimodal projectors (mmproj) with seeded random weights, which libmtmd loads and runs like the
+// real ones:
+// - `mlp`: LLaVA 1.5 style, a 2-layer CLIP ViT for 56-pixel images in 14-pixel patches with the
+//   two-layer MLP into the text model's embedding space;
+// - `qwen2vl_merger`: Qwen2-VL style, a ViT with 2-D rotary positions over dynamic image sizes and a
+//   merger of 2x2 patches; it needs an M-RoPE text model (writeTinyLlama architecture "qwen2vl");
+// - `gemma3`: Gemma 3 style, a SigLIP ViT whose patches are average-pooled; its image tokens attend to
+//   each other (non-causal), so a whole image must fit in one ubatch.
 import { seededRandom } from "./tiny-llama.js";
 import type { GgufValue } from "./types.js";
 import { gguf, writeGguf, type GgufTensor } from "./writer.js";
@@ -8,6 +13,7 @@ import { gguf, writeGguf, type GgufTensor } from "./writer.js";
 export interface TinyClipOptions {
   /** Embedding size of the text model the projector feeds (its n_embd). */
   textEmbeddingSize: number;
+  projectorType?: "mlp" | "qwen2vl_merger" | "gemma3";
   seed?: number;
   embeddingSize?: number;
   layers?: number;
@@ -27,14 +33,16 @@ export function writeTinyClip(path: string, options: TinyClipOptions): void {
   const patch = options.patchSize ?? 14;
   const nPatches = (imageSize / patch) ** 2;
   const random = seededRandom(options.seed ?? 2);
+  const type = options.projectorType ?? "mlp";
 
   const kv = new Map<string, GgufValue>([
     ["general.architecture", gguf.str("clip")],
     ["general.name", gguf.str("stagebeam tiny clip (random weights)")],
     ["general.file_type", gguf.u32(0)],
     ["clip.has_vision_encoder", gguf.bool(true)],
-    ["clip.projector_type", gguf.str("mlp")],
-    ["clip.use_gelu", gguf.bool(true)],
+    ["clip.projector_type", gguf.str(type)],
+    ...(type === "mlp" ? ([["clip.use_gelu", gguf.bool(true)]] as [string, GgufValue][]) : []),
+    ...(type === "gemma3" ? ([["clip.vision.projector.scale_factor", gguf.u32(2)]] as [string, GgufValue][]) : []),
     ["clip.vision.image_size", gguf.u32(imageSize)],
     ["clip.vision.patch_size", gguf.u32(patch)],
     ["clip.vision.embedding_length", gguf.u32(nEmbd)],
@@ -63,12 +71,26 @@ export function writeTinyClip(path: string, options: TinyClipOptions): void {
     { name: `${name}.bias`, dims: [nEmbd], data: zeros(nEmbd) },
   ];
 
-  const tensors: GgufTensor[] = [
-    { name: "v.patch_embd.weight", dims: [patch, patch, 3, nEmbd], data: uniform(patch * patch * 3 * nEmbd, Math.sqrt(3 / (patch * patch * 3))) },
-    { name: "v.class_embd", dims: [nEmbd], data: uniform(nEmbd, 1) },
-    { name: "v.position_embd.weight", dims: [nEmbd, nPatches + 1], data: uniform(nEmbd * (nPatches + 1), 0.5) },
-    ...norm("v.pre_ln"),
-  ];
+  const patchKernel = () => uniform(patch * patch * 3 * nEmbd, Math.sqrt(3 / (patch * patch * 3)));
+  const tensors: GgufTensor[] =
+    type === "mlp"
+      ? [
+          { name: "v.patch_embd.weight", dims: [patch, patch, 3, nEmbd], data: patchKernel() },
+          { name: "v.class_embd", dims: [nEmbd], data: uniform(nEmbd, 1) },
+          { name: "v.position_embd.weight", dims: [nEmbd, nPatches + 1], data: uniform(nEmbd * (nPatches + 1), 0.5) },
+          ...norm("v.pre_ln"),
+        ]
+      : type === "gemma3"
+      ? [
+          { name: "v.patch_embd.weight", dims: [patch, patch, 3, nEmbd], data: patchKernel() },
+          { name: "v.patch_embd.bias", dims: [nEmbd], data: uniform(nEmbd, 0.1) },
+          { name: "v.position_embd.weight", dims: [nEmbd, nPatches], data: uniform(nEmbd * nPatches, 0.5) },
+        ]
+      : [
+          // two kernels: Qwen2-VL's patch embedding spans two video frames; a still image uses both
+          { name: "v.patch_embd.weight", dims: [patch, patch, 3, nEmbd], data: patchKernel() },
+          { name: "v.patch_embd.weight.1", dims: [patch, patch, 3, nEmbd], data: patchKernel() },
+        ];
   for (let i = 0; i < nLayer; i++) {
     const blk = `v.blk.${i}`;
     tensors.push(
@@ -83,6 +105,18 @@ export function writeTinyClip(path: string, options: TinyClipOptions): void {
     );
   }
   // The projector's output must land on the scale of the text model's token embeddings.
-  tensors.push(...linear("mm.0", nEmbd, nText), ...linear("mm.2", nText, nText));
+  if (type === "mlp") {
+    tensors.push(...linear("mm.0", nEmbd, nText), ...linear("mm.2", nText, nText));
+  } else if (type === "gemma3") {
+    tensors.push(
+      ...norm("v.post_ln"),
+      { name: "mm.soft_emb_norm.weight", dims: [nEmbd], data: ones(nEmbd) },
+      // stored transposed (ne0 = text embedding), as Gemma 3's converter writes it
+      { name: "mm.input_projection.weight", dims: [nText, nEmbd], data: uniform(nText * nEmbd, Math.sqrt(3 / nEmbd)) },
+    );
+  } else {
+    // the merger: 2x2 neighbouring patches concatenated, then an MLP into the text embedding space
+    tensors.push(...norm("v.post_ln"), ...linear("mm.0", nEmbd * 4, nEmbd * 4), ...linear("mm.2", nEmbd * 4, nText));
+  }
   writeGguf(path, kv, tensors);
 }

@@ -1,5 +1,6 @@
 // A tiny llama-architecture model with seeded random weights: loads and runs in llama.cpp like a real
-// one (same graph, same tokenizer), in milliseconds. Speed and correctness of the plumbing do not depend
+// one (same graph, same tokenizer), in milliseconds. Also as `qwen2vl` — the same transformer with
+// q/k/v biases and M-RoPE (positions in sections), the text half of Qwen2-VL. Speed and correctness of the plumbing do not depend
 // on trained values, so tests and the demo use these instead of downloads.
 import { readGgufMetadata } from "./reader.js";
 import { GgufType, type GgufValue } from "./types.js";
@@ -8,6 +9,8 @@ import { gguf, writeGguf, type GgufTensor } from "./writer.js";
 export interface TinyLlamaOptions {
   /** A GGUF holding a tokenizer (e.g. llama.cpp/models/ggml-vocab-llama-spm.gguf); its tokenizer.* keys are copied. */
   vocabPath: string;
+  /** "llama" (default) or "qwen2vl" (M-RoPE). */
+  architecture?: "llama" | "qwen2vl";
   seed?: number;
   embeddingSize?: number;
   layers?: number;
@@ -51,21 +54,28 @@ export function writeTinyLlama(path: string, options: TinyLlamaOptions): void {
   if (!tokens || tokens.type !== GgufType.ARRAY) throw new Error(`${options.vocabPath} has no tokenizer.ggml.tokens`);
   const nVocab = tokens.value.length;
 
+  const arch = options.architecture ?? "llama";
   const kv = new Map<string, GgufValue>([
-    ["general.architecture", gguf.str("llama")],
-    ["general.name", gguf.str(options.name ?? "stagebeam tiny llama (random weights)")],
-    ["llama.context_length", gguf.u32(options.contextLength ?? 2048)],
-    ["llama.embedding_length", gguf.u32(nEmbd)],
-    ["llama.block_count", gguf.u32(nLayer)],
-    ["llama.feed_forward_length", gguf.u32(nFf)],
-    ["llama.attention.head_count", gguf.u32(nHead)],
-    ["llama.attention.head_count_kv", gguf.u32(nHeadKv)],
-    ["llama.rope.dimension_count", gguf.u32(headDim)],
-    ["llama.rope.freq_base", gguf.f32(10000)],
-    ["llama.attention.layer_norm_rms_epsilon", gguf.f32(1e-5)],
-    ["llama.vocab_size", gguf.u32(nVocab)],
+    ["general.architecture", gguf.str(arch)],
+    ["general.name", gguf.str(options.name ?? `stagebeam tiny ${arch} (random weights)`)],
+    [`${arch}.context_length`, gguf.u32(options.contextLength ?? 2048)],
+    [`${arch}.embedding_length`, gguf.u32(nEmbd)],
+    [`${arch}.block_count`, gguf.u32(nLayer)],
+    [`${arch}.feed_forward_length`, gguf.u32(nFf)],
+    [`${arch}.attention.head_count`, gguf.u32(nHead)],
+    [`${arch}.attention.head_count_kv`, gguf.u32(nHeadKv)],
+    [`${arch}.rope.dimension_count`, gguf.u32(headDim)],
+    [`${arch}.rope.freq_base`, gguf.f32(10000)],
+    [`${arch}.attention.layer_norm_rms_epsilon`, gguf.f32(1e-5)],
+    [`${arch}.vocab_size`, gguf.u32(nVocab)],
     ["general.file_type", gguf.u32(0)],
   ]);
+  if (arch === "qwen2vl") {
+    // M-RoPE: the rotary pairs of each head split between time, height, width (and an unused 4th).
+    const pairs = headDim / 2;
+    const third = Math.floor(pairs / 3);
+    kv.set("qwen2vl.rope.dimension_sections", gguf.i32s([pairs - 2 * third, third, third, 0]));
+  }
   for (const [key, value] of vocab.kv) {
     if (key.startsWith("tokenizer.")) kv.set(key, value);
   }
@@ -97,6 +107,13 @@ export function writeTinyLlama(path: string, options: TinyLlamaOptions): void {
       { name: `${blk}.attn_q.weight`, dims: [nEmbd, nEmbd], data: proj(nEmbd, nEmbd) },
       { name: `${blk}.attn_k.weight`, dims: [nEmbd, nEmbdKv], data: proj(nEmbd, nEmbdKv) },
       { name: `${blk}.attn_v.weight`, dims: [nEmbd, nEmbdKv], data: proj(nEmbd, nEmbdKv) },
+      ...(arch === "qwen2vl"
+        ? [
+            { name: `${blk}.attn_q.bias`, dims: [nEmbd], data: uniform([nEmbd], 0.1) },
+            { name: `${blk}.attn_k.bias`, dims: [nEmbdKv], data: uniform([nEmbdKv], 0.1) },
+            { name: `${blk}.attn_v.bias`, dims: [nEmbdKv], data: uniform([nEmbdKv], 0.1) },
+          ]
+        : []),
       { name: `${blk}.attn_output.weight`, dims: [nEmbd, nEmbd], data: proj(nEmbd, nEmbd) },
       { name: `${blk}.ffn_norm.weight`, dims: [nEmbd], data: ones(nEmbd) },
       { name: `${blk}.ffn_gate.weight`, dims: [nEmbd, nFf], data: proj(nEmbd, nFf) },
