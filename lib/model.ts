@@ -67,6 +67,7 @@ export class Model {
   readonly metadata: ModelMetadata;
   #native: NativeModel | null;
   #projector: Projector | null = null;
+  #bosText: string | undefined;
   readonly #contexts = new Set<Context>();
   readonly #pieces = new Map<number, Uint8Array>();
   readonly #eog = new Map<number, boolean>();
@@ -106,8 +107,20 @@ export class Model {
   }
 
   tokenize(text: string, options: TokenizeOptions = {}): number[] {
-    const tokens = nativeSync(() => this.native.tokenize(text, options.addSpecial ?? true, options.parseSpecial ?? false));
-    return Array.from(tokens);
+    const parseSpecial = options.parseSpecial ?? false;
+    const addSpecial = (options.addSpecial ?? true) && !(parseSpecial && this.startsWithBos(text));
+    return Array.from(nativeSync(() => this.native.tokenize(text, addSpecial, parseSpecial)));
+  }
+
+  /**
+   * Whether text already begins with the BOS token's text (as chat templates that emit `bos_token`
+   * render it). Tokenizing such text with special-token parsing must not add a second BOS.
+   */
+  startsWithBos(text: string): boolean {
+    const bos = this.metadata.specialTokens.bos;
+    if (!this.metadata.addBos || bos === null) return false;
+    this.#bosText ??= this.native.detokenize(Int32Array.of(bos), false, true);
+    return this.#bosText.length > 0 && text.startsWith(this.#bosText);
   }
 
   /** Text of tokens. `special: true` renders special tokens (e.g. `<|eot_id|>`) as text. */

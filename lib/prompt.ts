@@ -61,7 +61,8 @@ export async function preparePrompt(
     );
   }
   const images = await Promise.all(inputs.map((image) => projector.loadImage(image)));
-  const chunks = await projector.tokenize(prompt, images, options);
+  const addSpecial = options.addSpecial && !(options.parseSpecial && model.startsWithBos(prompt));
+  const chunks = await projector.tokenize(prompt, images, { ...options, addSpecial });
   const segments: Segment[] = chunks.describe().map((chunk, chunkIndex) =>
     chunk.type === "text"
       ? { type: "text", tokens: Array.from(chunk.tokens) }

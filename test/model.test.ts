@@ -65,6 +65,12 @@ describe("tokenize / detokenize", () => {
     expect(model.detokenize(tokens)).toBe(text);
   });
 
+  test("text that starts with the BOS text gets no second BOS", () => {
+    const tokens = model.tokenize("<s>[INST] hi [/INST]", { parseSpecial: true });
+    expect(tokens.filter((t) => t === 1)).toEqual([1]);
+    expect(tokens[0]).toBe(1);
+  });
+
   test("addSpecial adds BOS", () => {
     expect(model.tokenize("hi")[0]).toBe(1);
     expect(model.tokenize("hi", { addSpecial: false })[0]).not.toBe(1);

@@ -47,9 +47,15 @@ describe("projector", () => {
     expect(await projector.imageTokens(56, 56)).toEqual({ tokens: 16, positions: 16 });
   });
 
-  test("the chat template places images in user turns as media markers", () => {
+  test("the chat template places images in user turns as media markers", async () => {
     const text = model.applyChatTemplate([{ role: "user", content: [{ type: "image" }, { type: "text", text: "\nWhat is this?" }] }]);
     expect(text).toBe("<s>[INST] <__media__>\nWhat is this? [/INST]");
+    // The template's own BOS text becomes the one BOS token: none is added in front of it.
+    const s = context.createSequence();
+    await s.evaluate({ prompt: text, images: [png] });
+    expect(s.tokens.filter((t) => t === 1)).toEqual([1]);
+    expect(s.tokens[0]).toBe(1);
+    await s.dispose();
   });
 });
 
