@@ -6,7 +6,7 @@
 // goes first. Eviction only disposes the cache's own sequence: sequences forked from it keep their cells.
 import type { Context } from "./context.js";
 import { Mutex } from "./mutex.js";
-import { itemWidths, preparePrompt, promptItems, type PreparedPrompt, type PromptInput } from "./prompt.js";
+import { itemWidths, preparePrompt, promptItems, type PromptInput } from "./prompt.js";
 import type { SamplingOptions } from "./sampling.js";
 import type { Sequence } from "./sequence.js";
 
@@ -138,4 +138,3 @@ function commonPrefix(a: readonly string[], b: readonly string[]): number {
   return n;
 }
 
-export type { PreparedPrompt };

@@ -259,7 +259,6 @@ Napi::Value Context::Decode(const Napi::CallbackInfo & info) {
     }
     CancelFlag cancel = Cancellation::FlagOf(info.Length() > 1 ? info[1] : env.Undefined());
 
-    h->busy.store(true);
     auto * worker = new DecodeWorker(env, h, std::move(r), cancel);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
@@ -293,7 +292,6 @@ Napi::Value Context::EvalImage(const Napi::CallbackInfo & info) {
                                            " (the context has " + std::to_string(llama_n_ubatch(h->ctx)) + ")");
     }
     CancelFlag cancel = Cancellation::FlagOf(info.Length() > 4 ? info[4] : env.Undefined());
-    h->busy.store(true);
     auto * worker = new ImageEvalWorker(env, h, chunks, static_cast<size_t>(index), seq, n_past, cancel);
     Napi::Promise promise = worker->Promise();
     worker->Queue();

@@ -12,20 +12,8 @@
 
 namespace stagebeam {
 
-namespace {
-
-// Detaches this call's cancellation flag when the worker finishes, however it finishes.
-struct AbortCallbackReset {
-    ContextHandle & h;
-    ~AbortCallbackReset() { llama_set_abort_callback(h.ctx, nullptr, nullptr); }
-};
-
-bool AbortRequested(void * data) { return static_cast<std::atomic<bool> *>(data)->load(); }
-
-}  // namespace
-
 DecodeWorker::DecodeWorker(Napi::Env env, std::shared_ptr<ContextHandle> context, DecodeRequest request, CancelFlag cancel)
-    : PromiseWorker(env, "stagebeam.decode"), context_(std::move(context)), request_(std::move(request)), cancel_(std::move(cancel)) {
+    : ContextWorker(env, "stagebeam.decode", std::move(context), std::move(cancel)), request_(std::move(request)) {
     for (uint8_t o : request_.outputs) n_outputs_ += o ? 1 : 0;
     out_tokens_.assign(n_outputs_, -1);
     out_logprobs_.assign(n_outputs_, std::numeric_limits<float>::quiet_NaN());
@@ -40,9 +28,8 @@ void DecodeWorker::Execute() {
 
 void DecodeWorker::Run() {
     ContextHandle & h = *context_;
-    AbortCallbackReset reset{h};
+    AbortScope abort_scope(*this);
     ClearCapturedErrors();
-    llama_set_abort_callback(h.ctx, AbortRequested, cancel_.get());
 
     const size_t n = request_.tokens.size();
     const size_t chunk = static_cast<size_t>(h.batch_capacity);
@@ -143,18 +130,6 @@ void DecodeWorker::ReadOutput(int32_t batch_index, size_t output_index) {
     for (size_t j = 0; j < n_probes; ++j) {
         out_probe_logprobs_[output_index * n_probes + j] = logits[request_.probes[j]] - log_z;
     }
-}
-
-// The context is released on the JS thread, when the promise settles: from the caller's point of view it
-// is busy exactly while its decode promise is pending.
-void DecodeWorker::OnOK() {
-    context_->busy.store(false);
-    PromiseWorker::OnOK();
-}
-
-void DecodeWorker::OnError(const Napi::Error & error) {
-    context_->busy.store(false);
-    PromiseWorker::OnError(error);
 }
 
 Napi::Value DecodeWorker::Result(Napi::Env env) {

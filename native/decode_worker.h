@@ -14,8 +14,8 @@
 #include <memory>
 #include <vector>
 
+#include "context_worker.h"
 #include "handles.h"
-#include "promise_worker.h"
 
 namespace stagebeam {
 
@@ -29,14 +29,12 @@ struct DecodeRequest {
     std::vector<int32_t> probes;
 };
 
-class DecodeWorker : public PromiseWorker<> {
+class DecodeWorker : public ContextWorker {
   public:
     DecodeWorker(Napi::Env env, std::shared_ptr<ContextHandle> context, DecodeRequest request, CancelFlag cancel);
 
   protected:
     void Execute() override;
-    void OnOK() override;
-    void OnError(const Napi::Error & error) override;
     Napi::Value Result(Napi::Env env) override;
 
   private:
@@ -44,9 +42,7 @@ class DecodeWorker : public PromiseWorker<> {
     void Rollback();
     void ReadOutput(int32_t batch_index, size_t output_index);
 
-    std::shared_ptr<ContextHandle> context_;
     DecodeRequest request_;
-    CancelFlag cancel_;
     size_t n_outputs_ = 0;
     std::vector<float> row_;  // reused: logits of one output
     std::vector<llama_token_data> candidates_;

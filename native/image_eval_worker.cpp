@@ -8,14 +8,10 @@
 
 namespace stagebeam {
 
-namespace {
-bool AbortRequested(void * data) { return static_cast<std::atomic<bool> *>(data)->load(); }
-}  // namespace
-
 ImageEvalWorker::ImageEvalWorker(Napi::Env env, std::shared_ptr<ContextHandle> context, std::shared_ptr<ChunksHandle> chunks, size_t index,
                                  int32_t seq_id, int32_t n_past, CancelFlag cancel)
-    : PromiseWorker(env, "stagebeam.evalImage"), context_(std::move(context)), chunks_(std::move(chunks)), index_(index), seq_id_(seq_id),
-      n_past_(n_past), cancel_(std::move(cancel)) {}
+    : ContextWorker(env, "stagebeam.evalImage", std::move(context), std::move(cancel)), chunks_(std::move(chunks)), index_(index),
+      seq_id_(seq_id), n_past_(n_past) {}
 
 void ImageEvalWorker::Execute() {
     Guarded([this] { Run(); });
@@ -35,11 +31,13 @@ void ImageEvalWorker::Run() {
     }
     if (cancel_->load()) throw NativeError("ABORTED", "the operation was aborted");
 
-    llama_set_abort_callback(h.ctx, AbortRequested, cancel_.get());
     llama_pos new_n_past = n_past_;
-    const int32_t rc = mtmd_helper_decode_image_chunk(p.ctx, h.ctx, chunk, mtmd_get_output_embd(p.ctx), n_past_, seq_id_,
-                                                      static_cast<int32_t>(llama_n_batch(h.ctx)), &new_n_past, nullptr, nullptr);
-    llama_set_abort_callback(h.ctx, nullptr, nullptr);
+    int32_t rc;
+    {
+        AbortScope abort_scope(*this);
+        rc = mtmd_helper_decode_image_chunk(p.ctx, h.ctx, chunk, mtmd_get_output_embd(p.ctx), n_past_, seq_id_,
+                                            static_cast<int32_t>(llama_n_batch(h.ctx)), &new_n_past, nullptr, nullptr);
+    }
     if (rc != 0) {
         llama_memory_seq_rm(llama_get_memory(h.ctx), seq_id_, n_past_, -1);
         if (rc == 2 || cancel_->load()) throw NativeError("ABORTED", "the operation was aborted");
@@ -50,16 +48,6 @@ void ImageEvalWorker::Run() {
         throw NativeError("DECODE_FAILED", "decoding the image embeddings failed with code " + std::to_string(rc) + (why.empty() ? "" : " (" + why + ")"));
     }
     new_n_past_ = new_n_past;
-}
-
-void ImageEvalWorker::OnOK() {
-    context_->busy.store(false);
-    PromiseWorker::OnOK();
-}
-
-void ImageEvalWorker::OnError(const Napi::Error & error) {
-    context_->busy.store(false);
-    PromiseWorker::OnError(error);
 }
 
 Napi::Value ImageEvalWorker::Result(Napi::Env env) { return Napi::Number::New(env, new_n_past_); }

@@ -7,31 +7,27 @@
 
 #include <memory>
 
+#include "context_worker.h"
 #include "handles.h"
-#include "promise_worker.h"
 
 namespace stagebeam {
 
-class ImageEvalWorker : public PromiseWorker<> {
+class ImageEvalWorker : public ContextWorker {
   public:
     ImageEvalWorker(Napi::Env env, std::shared_ptr<ContextHandle> context, std::shared_ptr<ChunksHandle> chunks, size_t index,
                     int32_t seq_id, int32_t n_past, CancelFlag cancel);
 
   protected:
     void Execute() override;
-    void OnOK() override;
-    void OnError(const Napi::Error & error) override;
     Napi::Value Result(Napi::Env env) override;
 
   private:
     void Run();
 
-    std::shared_ptr<ContextHandle> context_;
     std::shared_ptr<ChunksHandle> chunks_;
     size_t index_;
     int32_t seq_id_;
     int32_t n_past_;
-    CancelFlag cancel_;
     int32_t new_n_past_ = 0;
 };
 
