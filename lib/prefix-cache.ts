@@ -4,6 +4,10 @@
 //
 // Bounded: at most `sequences` cached prompts and `cells` KV cells held by them; the least recently used
 // goes first. Eviction only disposes the cache's own sequence: sequences forked from it keep their cells.
+//
+// A cached prompt is reused in full, or up to the end of an image in it — never cut inside text. The
+// cells of a reused prefix are then exactly those a fresh evaluation would compute (same batches), so a
+// result never depends on what the cache happened to hold; only images are expensive to redo anyway.
 import type { Context } from "./context.js";
 import { Mutex } from "./mutex.js";
 import { itemWidths, preparePrompt, promptItems, type PromptInput } from "./prompt.js";
@@ -29,6 +33,8 @@ export interface AcquireOptions {
   sampling?: SamplingOptions;
   signal?: AbortSignal;
   parseSpecial?: boolean;
+  /** Keep this prompt in the cache afterwards (default true). One-off prompts (judges) only reuse. */
+  remember?: boolean;
 }
 
 export class PrefixCache {
@@ -37,6 +43,8 @@ export class PrefixCache {
   readonly #maxCells: number;
   readonly #entries: Entry[] = [];
   readonly #mutex = new Mutex();
+  /** Prompts being evaluated now, so a concurrent caller whose prompt shares an image waits and reuses. */
+  readonly #inFlight = new Set<{ items: string[]; done: Promise<void> }>();
   #clock = 0;
   /** Prompt items (tokens and images) served from the cache instead of evaluated. */
   reusedItems = 0;
@@ -58,17 +66,45 @@ export class PrefixCache {
     const items = promptItems(prepared);
     const widths = itemWidths(prepared);
 
-    const { sequence, reused } = await this.#mutex.run(() => this.#startFromCache(items));
+    const remember = options.remember !== false;
+    let finished!: () => void;
+    const flight = { items, done: new Promise<void>((resolve) => (finished = resolve)) };
+    const { sequence, reused } = await this.#startWhenReady(items, remember ? flight : null);
     try {
       if (options.sampling) sequence.setSampling(options.sampling);
       await sequence.lock.run(() => sequence.evaluatePrepared(prepared, reused, { signal: options.signal }));
+      this.reusedItems += reused;
+      if (reused < items.length && remember) await this.#mutex.run(() => this.#remember(sequence, items, widths));
     } catch (error) {
       await sequence.dispose();
       throw error;
+    } finally {
+      this.#inFlight.delete(flight);
+      finished();
     }
-    this.reusedItems += reused;
-    if (reused < items.length) await this.#mutex.run(() => this.#remember(sequence, items, widths));
     return sequence;
+  }
+
+  /**
+   * Forks from the cache — after waiting for any prompt in flight that would let this one skip an image
+   * the cache cannot serve yet (text is cheap to evaluate again; an image encode is not).
+   */
+  async #startWhenReady(items: string[], flight: { items: string[]; done: Promise<void> } | null): Promise<{ sequence: Sequence; reused: number }> {
+    for (;;) {
+      // (The promise to wait for is wrapped: returned bare from the locked section, it would be adopted
+      // and the lock held until it settles — which needs the lock.)
+      const blocker = await this.#mutex.run(() => {
+        const cached = Math.max(0, ...this.#entries.map((e) => reusable(e.items, items)));
+        for (const other of this.#inFlight) {
+          const shared = reusable(other.items, items);
+          if (items.slice(cached, shared).some((item) => item.startsWith("i"))) return { until: other.done };
+        }
+        if (flight) this.#inFlight.add(flight);
+        return null;
+      });
+      if (!blocker) return this.#mutex.run(() => this.#startFromCache(items));
+      await blocker.until;
+    }
   }
 
   /** Disposes every cached sequence. */
@@ -82,7 +118,7 @@ export class PrefixCache {
     let best: Entry | null = null;
     let bestLength = 0;
     for (const entry of this.#entries) {
-      const length = commonPrefix(entry.items, items);
+      const length = reusable(entry.items, items);
       if (length > bestLength || (length === bestLength && best !== null && length > 0 && entry.lastUsed > best.lastUsed)) {
         best = entry;
         bestLength = length;
@@ -136,5 +172,13 @@ function commonPrefix(a: readonly string[], b: readonly string[]): number {
   let n = 0;
   while (n < a.length && n < b.length && a[n] === b[n]) n++;
   return n;
+}
+
+/** How much of cached prompt `cached` can serve `wanted`: all of it if equal, else up to its last shared image. */
+function reusable(cached: readonly string[], wanted: readonly string[]): number {
+  const common = commonPrefix(cached, wanted);
+  if (common === cached.length && common === wanted.length) return common;
+  for (let n = common; n > 0; n--) if (cached[n - 1]!.startsWith("i")) return n;
+  return 0;
 }
 
