@@ -6,7 +6,7 @@
 //   merger of 2x2 patches; it needs an M-RoPE text model (writeTinyLlama architecture "qwen2vl");
 // - `gemma3`: Gemma 3 style, a SigLIP ViT whose patches are average-pooled; its image tokens attend to
 //   each other (non-causal), so a whole image must fit in one ubatch.
-import { seededRandom } from "./tiny-llama.js";
+import { seededRandom } from "../seeded-random.js";
 import type { GgufValue } from "./types.js";
 import { gguf, writeGguf, type GgufTensor } from "./writer.js";
 

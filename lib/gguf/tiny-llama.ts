@@ -2,6 +2,7 @@
 // one (same graph, same tokenizer), in milliseconds. Also as `qwen2vl` — the same transformer with
 // q/k/v biases and M-RoPE (positions in sections), the text half of Qwen2-VL. Speed and correctness of the plumbing do not depend
 // on trained values, so tests and the demo use these instead of downloads.
+import { seededRandom } from "../seeded-random.js";
 import { readGgufMetadata } from "./reader.js";
 import { GgufType, type GgufValue } from "./types.js";
 import { gguf, writeGguf, type GgufTensor } from "./writer.js";
@@ -26,18 +27,6 @@ export interface TinyLlamaOptions {
 export const LLAMA2_CHAT_TEMPLATE =
   "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}" +
   "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% else %}{{ ' ' + message['content'] + eos_token }}{% endif %}{% endfor %}";
-
-/** mulberry32: a small, fast, seedable PRNG; the same seed gives byte-identical models on every machine. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function writeTinyLlama(path: string, options: TinyLlamaOptions): void {
   const nEmbd = options.embeddingSize ?? 64;
