@@ -112,7 +112,7 @@ export class BatchScheduler {
         // this native call instead of alternating.
         await new Promise<void>((resolve) => setImmediate(resolve));
         const jobs: DecodeJob[] = [];
-        while (this.#queue.length > 0 && this.#queue[0]!.kind === "decode") {
+        while (this.#queue.length > 0 && this.#queue[0]!.kind === "decode" ) {
           const job = this.#queue.shift() as DecodeJob;
           if (job.options.signal?.aborted) job.reject(new AbortError());
           else jobs.push(job);

@@ -9,8 +9,10 @@ import type { Model } from "./model.js";
 import { withCancellation } from "./abort.js";
 import { nativeAddon, type NativeChunks, type NativeContext, type NativeContextInfo } from "./native.js";
 import { createSampler, type SamplingOptions } from "./sampling.js";
+import { Mutex } from "./mutex.js";
 import { PrefixCache, type AcquireOptions, type PrefixCacheOptions } from "./prefix-cache.js";
 import type { PromptInput } from "./prompt.js";
+import type { ChatMessage } from "./chat-template.js";
 import { Sequence } from "./sequence.js";
 import type { EngineContext } from "./engine/types.js";
 
@@ -31,6 +33,12 @@ export interface ContextOptions {
    * Cached prompts count against `sequences`. Off by default.
    */
   prefixCache?: PrefixCacheOptions;
+  /**
+   * Concurrent searches (reason()) share batch steps (default true: throughput). With false they take
+   * turns, one search at a time, so a result never depends on what else ran: llama.cpp's kernels round
+   * differently for different batch shapes and cache layouts, which can flip a near-tie between tokens.
+   */
+  shareBatches?: boolean;
 }
 
 export interface ContextStats {
@@ -50,6 +58,10 @@ export class Context implements EngineContext<Sequence> {
   readonly model: Model;
   readonly info: NativeContextInfo;
   readonly stats: ContextStats = { promptTokens: 0, generatedTokens: 0, decodeCalls: 0, imageEncodes: 0, cachedItems: 0 };
+  /** Whether concurrent searches share batch steps (see ContextOptions.shareBatches). */
+  readonly shareBatches: boolean;
+  /** @internal searches take turns through this when shareBatches is false */
+  readonly searchTurns = new Mutex();
   /** Present when the context was created with `prefixCache`. */
   readonly prefixCache: PrefixCache | null;
   /** @internal */
@@ -80,14 +92,16 @@ export class Context implements EngineContext<Sequence> {
         flashAttention: fa === "auto" ? -1 : fa === "on" ? 1 : 0,
       }),
     );
-    return new Context(model, nativeContext, options.prefixCache);
+    return new Context(model, nativeContext, options);
   }
 
-  private constructor(model: Model, nativeContext: NativeContext, prefixCache: PrefixCacheOptions | undefined) {
+  private constructor(model: Model, nativeContext: NativeContext, options: ContextOptions) {
+    const prefixCache = options.prefixCache;
     this.model = model;
     this.#native = nativeContext;
     this.info = nativeContext.info();
     this.scheduler = new BatchScheduler(nativeContext);
+    this.shareBatches = options.shareBatches ?? true;
     this.#freeIds = Array.from({ length: this.info.sequences }, (_, i) => this.info.sequences - 1 - i);
     const stats = this.scheduler.stats;
     Object.defineProperty(this.stats, "decodeCalls", { get: () => stats.decodeCalls, enumerable: true });
@@ -120,6 +134,10 @@ export class Context implements EngineContext<Sequence> {
 
   get disposed(): boolean {
     return this.#native === null || this.#disposing !== null;
+  }
+
+  applyChatTemplate(messages: ChatMessage[], options?: { addGenerationPrompt?: boolean; template?: string }): string {
+    return this.model.applyChatTemplate(messages, options);
   }
 
   tokenize(text: string, options?: { addSpecial?: boolean; parseSpecial?: boolean }): number[] {

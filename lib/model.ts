@@ -7,6 +7,9 @@ import { Context, type ContextOptions } from "./context.js";
 import { createError, DisposedError, ModelNotFoundError, native, nativeSync } from "./errors.js";
 import { nativeAddon, type NativeModel, type NativeModelMetadata } from "./native.js";
 import { Projector, type LoadProjectorOptions } from "./projector.js";
+import type { ReasonOptions } from "./reasoning/options.js";
+import { reason } from "./reasoning/reason.js";
+import type { ReasonResult } from "./reasoning/trace.js";
 
 export interface LoadModelOptions {
   /** Path to a .gguf file. */
@@ -167,6 +170,31 @@ export class Model {
     });
   }
 
+  /**
+   * Staged reasoning over an image and a question with the chosen search strategy (reasoning/options).
+   * Runs on `options.context`, or on a context the model keeps for reasoning (created on first use with
+   * a prefix cache, and shared by concurrent calls).
+   */
+  async reason(options: ReasonOptions & { context?: Context }): Promise<ReasonResult> {
+    const { context, ...rest } = options;
+    const target = context ?? (await this.#sharedReasoningContext());
+    return target.shareBatches ? reason(target, rest) : target.searchTurns.run(() => reason(target, rest));
+  }
+
+  #reasoningContext: Promise<Context> | null = null;
+
+  #sharedReasoningContext(): Promise<Context> {
+    this.#reasoningContext ??= this.createContext({
+      contextSize: Math.min(8192, this.metadata.contextLength || 8192),
+      sequences: 64,
+      prefixCache: { sequences: 4 },
+    }).catch((error) => {
+      this.#reasoningContext = null;
+      throw error;
+    });
+    return this.#reasoningContext;
+  }
+
   async createContext(options: ContextOptions = {}): Promise<Context> {
     const context = await Context.create(this, options);
     this.#contexts.add(context);
@@ -177,6 +205,7 @@ export class Model {
   /** Disposes every context made from this model, then frees the weights. */
   async dispose(): Promise<void> {
     if (!this.#native) return;
+    this.#reasoningContext = null;
     await Promise.all([...this.#contexts].map((context) => context.dispose()));
     this.#projector?.dispose();
     this.#projector = null;

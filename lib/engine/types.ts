@@ -3,6 +3,8 @@
 // (mllama on ggml) will implement the same interfaces, so search code never knows which one runs it.
 import type { TokenLogprob } from "../batch-scheduler.js";
 import type { GenerationEvent, GenerationResult, GenerateOptions } from "../generation.js";
+import type { ChatMessage } from "../chat-template.js";
+import type { PromptInput } from "../prompt.js";
 import type { SamplingOptions } from "../sampling.js";
 
 export interface EngineEvaluateOptions {
@@ -14,9 +16,9 @@ export interface EngineEvaluateOptions {
 export interface EngineSequence {
   readonly id: number;
   readonly tokens: readonly number[];
-  /** Append text or tokens and evaluate them into the sequence's cache. */
+  /** Append text, tokens or text with images and evaluate them into the sequence's cache. */
   evaluate(
-    input: string | readonly number[],
+    input: PromptInput,
     options?: EngineEvaluateOptions,
   ): Promise<{ tokens: number[]; next?: { top: TokenLogprob[]; probes: number[] } }>;
   /** A sequence sharing this one's cached prefix, with a clone of its sampler. */
@@ -36,11 +38,15 @@ export interface EngineGeneration<S extends EngineSequence = EngineSequence> ext
 /** An engine's context; S is its own sequence type (a context only generates its own sequences). */
 export interface EngineContext<S extends EngineSequence = EngineSequence> {
   createSequence(options?: { sampling?: SamplingOptions }): S;
+  /** A sequence that has evaluated `input` (text, tokens, or text with images), from a cached prefix when there is one. */
+  createSequenceFrom(input: PromptInput, options?: { sampling?: SamplingOptions; signal?: AbortSignal; remember?: boolean }): Promise<S>;
+  /** Renders chat messages with the model's template (images become media markers). */
+  applyChatTemplate(messages: ChatMessage[], options?: { addGenerationPrompt?: boolean }): string;
   /** All requests advance in one batch per step. */
   generate(requests: readonly (S | EngineGenerationRequest<S>)[], options?: GenerateOptions): EngineGeneration<S>;
   tokenize(text: string, options?: { addSpecial?: boolean; parseSpecial?: boolean }): number[];
   detokenize(tokens: readonly number[]): string;
-  readonly stats: { promptTokens: number; generatedTokens: number; decodeCalls: number; imageEncodes: number };
+  readonly stats: { promptTokens: number; generatedTokens: number; decodeCalls: number; imageEncodes: number; cachedItems: number };
   readonly freeCells: number;
   readonly freeSequences: number;
 }
