@@ -1,0 +1,38 @@
+// One step of stage-level search: sample `width` candidates of a stage from the prefix (forks, one batch
+// per step) and keep one by the tournament. If none is well formed, sample once more, then take the
+// candidate with the best mean token logprob (the reference had no answer to this).
+import type { EngineSequence } from "../engine/types.js";
+import type { Candidate, SearchRun } from "./search.js";
+import type { Stage } from "./stages.js";
+import { tournament } from "./tournament.js";
+
+export type StageTexts = Partial<Record<Stage, string>>;
+
+/** The hint the judge sees for a stage: the caption for REASONING, caption and reasoning for CONCLUSION. */
+export function stageHint(stage: Stage, previous: StageTexts): string | undefined {
+  if (stage === "REASONING") return previous.CAPTION;
+  if (stage === "CONCLUSION") return [previous.CAPTION, previous.REASONING].filter(Boolean).join("\n");
+  return undefined;
+}
+
+export async function chooseStage(run: SearchRun, prefix: EngineSequence, stage: Stage, width: number, previous: StageTexts, round = 0): Promise<Candidate> {
+  run.emit({ type: "stage-start", kind: stage, candidates: width, round });
+  const judged = { round, hint: stageHint(stage, previous), caption: previous.CAPTION };
+  const first = await run.sample(prefix, width, { kind: stage, round });
+  let winner = await tournament(run, stage, first, judged);
+  if (!winner) {
+    await run.release(...first.map((c) => c.sequence));
+    run.problems.push(`no well-formed ${stage} candidate: sampling once more`);
+    const retry = await run.sample(prefix, width, { kind: stage, round: round + 1 });
+    winner = await tournament(run, stage, retry, { ...judged, round: round + 1 });
+    if (!winner) {
+      const best = retry.reduce((a, c) => (c.record.meanLogprob > a.record.meanLogprob ? c : a));
+      await run.release(...retry.filter((c) => c !== best).map((c) => c.sequence));
+      best.record.won = true;
+      run.problems.push(`no well-formed ${stage} candidate after resampling: kept the best by mean logprob`);
+      winner = best;
+    }
+  }
+  run.emit({ type: "stage-winner", kind: stage, candidate: winner.record.id, text: winner.record.text });
+  return winner;
+}

@@ -1,0 +1,68 @@
+// reason(): one staged-reasoning search with the chosen strategy, on any engine context. Returns the
+// conclusion, every stage, the search tree, counts and timings; cancellable with `signal`, freeing every
+// sequence it made; deterministic for a given seed.
+import type { EngineContext } from "../engine/types.js";
+import { throwIfAborted } from "../abort.js";
+import { resolveOptions, type ReasonOptions, type StrategyName } from "./options.js";
+import { SearchRun } from "./search.js";
+import { STAGES, type Stage } from "./stages.js";
+import { bestOfN } from "./strategies/best-of-n.js";
+import { retrace } from "./strategies/retrace.js";
+import { sentenceBeam } from "./strategies/sentence-beam.js";
+import { single } from "./strategies/single.js";
+import { stageBeam } from "./strategies/stage-beam.js";
+import type { StrategyOutcome } from "./strategies/strategy.js";
+import type { ReasonResult } from "./trace.js";
+import { createError } from "../errors.js";
+
+export const strategies: Record<StrategyName, (run: SearchRun) => Promise<StrategyOutcome>> = {
+  single,
+  "stage-beam": (run) => stageBeam(run),
+  "best-of-n": bestOfN,
+  "sentence-beam": sentenceBeam,
+  retrace,
+};
+
+export async function reason(engine: EngineContext, options: ReasonOptions): Promise<ReasonResult> {
+  const resolved = resolveOptions(options);
+  if (!(resolved.strategy in strategies)) {
+    throw createError("INVALID_ARGUMENT", `unknown strategy "${resolved.strategy}": use one of ${Object.keys(strategies).join(", ")}`);
+  }
+  if (!Number.isInteger(resolved.width) || resolved.width < 1) {
+    throw createError("INVALID_ARGUMENT", `width must be a positive integer, got ${resolved.width}`);
+  }
+  if (typeof resolved.question !== "string" || resolved.question.length === 0) {
+    throw createError("INVALID_ARGUMENT", "question must be a non-empty string");
+  }
+  throwIfAborted(resolved.signal);
+  const run = new SearchRun(engine, resolved);
+  const before = { ...engine.stats };
+  const started = Date.now();
+  let outcome: StrategyOutcome;
+  try {
+    outcome = await strategies[resolved.strategy](run);
+  } finally {
+    await run.releaseAll();
+  }
+  const stages = Object.fromEntries(STAGES.map((s) => [s, outcome.stages[s] ?? ""])) as Record<Stage, string>;
+  const after = engine.stats;
+  const result: ReasonResult = {
+    conclusion: stages.CONCLUSION,
+    stages,
+    text: outcome.text,
+    strategy: resolved.strategy,
+    tree: { candidates: run.candidates, judgements: run.judgements },
+    problems: run.problems,
+    counts: {
+      imageEncodes: after.imageEncodes - before.imageEncodes,
+      promptTokens: after.promptTokens - before.promptTokens,
+      generatedTokens: after.generatedTokens - before.generatedTokens,
+      decodeCalls: after.decodeCalls - before.decodeCalls,
+      judgeCalls: run.judgeCalls,
+      candidates: run.candidates.length,
+    },
+    timings: { totalMs: Date.now() - started, stagesMs: run.stageMs },
+  };
+  run.emit({ type: "done", conclusion: result.conclusion });
+  return result;
+}

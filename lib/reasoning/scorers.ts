@@ -1,0 +1,44 @@
+// Scores for candidates, used by retrace (SWIRES) and as tie-breakers: the user's async verifier (the
+// paper's external reward model), the model's own judge turned into a score, or the mean token
+// probability. All in [0, 1], higher is better.
+import type { Candidate, SearchRun } from "./search.js";
+import type { StageTexts } from "./choose-stage.js";
+import type { CandidateKind } from "./trace.js";
+
+export function meanTokenProbability(candidate: Candidate): number {
+  return Number.isFinite(candidate.record.meanLogprob) ? Math.exp(candidate.record.meanLogprob) : 0;
+}
+
+const GOOD_PREFIX = "Is this response good? Answer:";
+
+/** The judge as a score: the probability it gives to "yes" over "no" for one candidate (logprob read). */
+async function judgeScore(run: SearchRun, kind: CandidateKind, candidate: Candidate): Promise<number> {
+  const { question, image } = run.options;
+  const text = `Question: ${question}\nResponse (${kind.toLowerCase()}): ${candidate.record.content}\n${GOOD_PREFIX}`;
+  const prompt = run.engine.applyChatTemplate([{ role: "user", content: image === undefined ? text : [{ type: "image" }, { type: "text", text }] }]);
+  const sequence = await run.sequenceFrom(image === undefined ? prompt : { prompt, images: [image] }, false);
+  try {
+    const yes = run.engine.tokenize(" yes", { addSpecial: false });
+    const no = run.engine.tokenize(" no", { addSpecial: false });
+    const { next } = await sequence.evaluate(yes.slice(0, -1), { signal: run.options.signal, logprobs: { probes: [yes.at(-1)!, no.at(-1)!] } });
+    const [py, pn] = next!.probes.map(Math.exp) as [number, number];
+    run.judgeCalls += 1;
+    return py + pn > 0 ? py / (py + pn) : 0.5;
+  } finally {
+    await run.release(sequence);
+  }
+}
+
+export async function score(run: SearchRun, kind: CandidateKind, candidate: Candidate, previous: StageTexts): Promise<number> {
+  let value: number;
+  if (!candidate.record.valid) value = 0;
+  else if (run.options.verifier) {
+    value = await run.options.verifier(kind, candidate.record.content, { question: run.options.question, previous });
+  } else if (run.options.scorer === "judge") {
+    value = await judgeScore(run, kind, candidate);
+  } else {
+    value = meanTokenProbability(candidate);
+  }
+  candidate.record.score = value;
+  return value;
+}

@@ -1,0 +1,164 @@
+// The state of one search: the engine, the resolved options, the question prompt, the trace it builds,
+// and the two operations every strategy is made of — sample candidates from a prefix (forks generated
+// in one batch) and release sequences — so strategies stay short and read like the spec.
+import type { EngineContext, EngineSequence } from "../engine/types.js";
+import type { PromptInput } from "../prompt.js";
+import type { ResolvedOptions } from "./options.js";
+import { deriveSeed } from "./seeds.js";
+import { closeTag, parseStage, stageGrammar, stageOpening, type Stage } from "./stages.js";
+import type { CandidateKind, CandidateRecord, JudgementRecord } from "./trace.js";
+
+export interface Candidate {
+  record: CandidateRecord;
+  sequence: EngineSequence;
+}
+
+export interface SampleOptions {
+  kind: CandidateKind;
+  round?: number;
+  /** Stop strings (default: the stage's closing tag). */
+  stop?: string[];
+  maxTokens?: number;
+  /** Force the structure of this stage (prefill or grammar) as the options say (default: yes, for stages). */
+  force?: boolean;
+  /** Parse the text as this stage (default: kind, when it is a stage). */
+  parseAs?: Stage | null;
+}
+
+const isStage = (kind: CandidateKind): kind is Stage => kind !== "ANSWER" && kind !== "SENTENCE";
+
+export class SearchRun {
+  readonly engine: EngineContext;
+  readonly options: ResolvedOptions;
+  readonly candidates: CandidateRecord[] = [];
+  readonly judgements: JudgementRecord[] = [];
+  readonly problems: string[] = [];
+  readonly stageMs: Partial<Record<CandidateKind, number>> = {};
+  judgeCalls = 0;
+  readonly #live = new Set<EngineSequence>();
+
+  constructor(engine: EngineContext, options: ResolvedOptions) {
+    this.engine = engine;
+    this.options = options;
+  }
+
+  /** The user turn (image first, then the question), rendered with the model's chat template. */
+  questionInput(): PromptInput {
+    const { image, question } = this.options;
+    const prompt = this.engine.applyChatTemplate([
+      { role: "user", content: image === undefined ? question : [{ type: "image" }, { type: "text", text: question }] },
+    ]);
+    return image === undefined ? prompt : { prompt, images: [image] };
+  }
+
+  /**
+   * A sequence of `input`, forked from the context's prefix cache when it has one; tracked for cleanup.
+   * `remember: false` for one-off prompts (judges), which reuse cached prefixes without displacing them.
+   */
+  async sequenceFrom(input: PromptInput, remember = true): Promise<EngineSequence> {
+    return this.track(await this.engine.createSequenceFrom(input, { signal: this.options.signal, remember }));
+  }
+
+  track<S extends EngineSequence>(sequence: S): S {
+    this.#live.add(sequence);
+    return sequence;
+  }
+
+  async release(...sequences: (EngineSequence | null | undefined)[]): Promise<void> {
+    await Promise.all(
+      sequences.map(async (s) => {
+        if (s && this.#live.delete(s)) await s.dispose();
+      }),
+    );
+  }
+
+  /** Disposes every sequence the search still holds (end of search, abort, error). */
+  async releaseAll(): Promise<void> {
+    await this.release(...this.#live);
+  }
+
+  /**
+   * Samples `n` candidates continuing `prefix`: forks of it (no copy of the prefix), all generated in one
+   * batch per step, each with its own seed. The prefix itself is left as it was.
+   */
+  sample(prefix: EngineSequence, n: number, o: SampleOptions): Promise<Candidate[]> {
+    return this.sampleEach(Array.from({ length: n }, () => prefix), o);
+  }
+
+  /** One candidate continuing each prefix (prefixes may repeat), all generated in one batch per step. */
+  async sampleEach(prefixes: EngineSequence[], o: SampleOptions): Promise<Candidate[]> {
+    const { options } = this;
+    const round = o.round ?? 0;
+    const stage = o.parseAs === undefined ? (isStage(o.kind) ? o.kind : null) : o.parseAs;
+    const force = (o.force ?? stage !== null) && stage !== null ? options.forceStructure : "off";
+    const started = Date.now();
+
+    // The forced opening tag is evaluated once per distinct prefix, on a base the candidates fork from.
+    const bases = new Map<EngineSequence, EngineSequence>();
+    for (const prefix of new Set(prefixes)) {
+      if (force !== "prefill") {
+        bases.set(prefix, prefix);
+        continue;
+      }
+      const base = this.track(await prefix.fork());
+      await base.evaluate(stageOpening(stage!), { signal: options.signal });
+      bases.set(prefix, base);
+    }
+    const forks = await Promise.all(prefixes.map((p) => bases.get(p)!.fork().then((s) => this.track(s))));
+    await this.release(...[...bases.entries()].filter(([p, b]) => p !== b).map(([, b]) => b));
+
+    // With a grammar, a stage's content is bounded in characters (4 per budgeted token) and the token
+    // budget grows to fit that and the tags even at one character per token: a forced stage always closes.
+    const contentChars = 4 * (o.maxTokens ?? options.maxStageTokens);
+    const maxTokens =
+      force === "grammar" ? contentChars + stageOpening(stage!).length + closeTag(stage!).length + 1 : (o.maxTokens ?? options.maxStageTokens);
+    const seeds = forks.map((_, i) => deriveSeed(options.seed, o.kind, round, i));
+    const generation = this.engine.generate(
+      forks.map((sequence, i) => ({
+        sequence,
+        maxTokens,
+        stop: o.stop ?? (stage ? [closeTag(stage)] : []),
+        sampling: {
+          temperature: options.temperature,
+          topP: options.topP,
+          seed: seeds[i],
+          grammar: force === "grammar" ? stageGrammar(stage!, contentChars) : undefined,
+        },
+      })),
+      { signal: options.signal },
+    );
+    for await (const event of generation) {
+      if (event.text) this.emit({ type: "candidate-token", kind: o.kind, candidate: event.index, text: event.text });
+    }
+    const results = await generation.result();
+
+    const out = results.map((r, i): Candidate => {
+      const text = (force === "prefill" ? stageOpening(stage!) : "") + r.rawText;
+      const parsed = stage ? parseStage(text, stage) : { content: r.text.trim(), wellFormed: r.text.trim().length > 0, problem: "empty" };
+      const record: CandidateRecord = {
+        id: this.candidates.length,
+        kind: o.kind,
+        round,
+        index: i,
+        seed: seeds[i]!,
+        text,
+        content: parsed.content,
+        tokens: r.tokens.length,
+        meanLogprob: r.logprobs.length ? r.logprobs.reduce((a, b) => a + b, 0) / r.logprobs.length : -Infinity,
+        valid: parsed.wellFormed,
+        ...(parsed.wellFormed ? {} : { problem: parsed.problem }),
+        won: false,
+      };
+      this.candidates.push(record);
+      if (!record.valid) this.problems.push(`${o.kind} candidate ${record.id} is malformed (${record.problem})`);
+      this.emit({ type: "candidate-done", kind: o.kind, candidate: record.id, text, valid: record.valid });
+      return { record, sequence: forks[i]! };
+    });
+    this.stageMs[o.kind] = (this.stageMs[o.kind] ?? 0) + (Date.now() - started);
+    return out;
+  }
+
+  emit(event: Parameters<NonNullable<ResolvedOptions["onEvent"]>>[0]): void {
+    this.options.onEvent?.(event);
+  }
+}

@@ -1,0 +1,145 @@
+// Every strategy end to end on the tiny LLaVA-style pair, with the structure forced by grammar (random
+// weights would never write the tags themselves).
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { AbortError, loadModel, STAGES, type Model, type ReasonOptions, type StrategyName } from "../../lib/index.js";
+import { encodePng, rgbPattern } from "../fixtures/images.js";
+import { tinyClip, tinyLlama } from "../fixtures/models.js";
+
+let model: Model;
+const image = encodePng(56, 56, rgbPattern(56, 56, 21));
+const base: ReasonOptions = { image, question: "What is shown in the image?", seed: 7, forceStructure: "grammar", maxStageTokens: 8, maxJudgeTokens: 12 };
+
+beforeAll(async () => {
+  model = await loadModel({ path: tinyLlama(), projector: tinyClip() });
+});
+
+afterAll(async () => {
+  await model.dispose();
+});
+
+const newContext = (shareBatches = true) =>
+  model.createContext({ contextSize: 4096, sequences: 48, threads: 1, prefixCache: { sequences: 2 }, shareBatches });
+
+describe.each(["single", "stage-beam", "best-of-n", "sentence-beam", "retrace"] as StrategyName[])("%s", (strategy) => {
+  const extra = strategy === "sentence-beam" ? { maxStageTokens: 32 } : {};
+  test.each(["generate", "logprob"] as const)("runs end to end with the %s judge: four stages, one image encode, everything released", async (judge) => {
+    const context = await newContext();
+    const events: string[] = [];
+    const result = await model.reason({ ...base, ...extra, strategy, judge, width: 2, context, onEvent: (e) => events.push(e.type) });
+    for (const stage of STAGES) expect(result.stages[stage].length, `${stage} of ${result.text}`).toBeGreaterThan(0);
+    expect(result.conclusion).toBe(result.stages.CONCLUSION);
+    expect(result.text).toContain("</CONCLUSION>");
+    expect(context.stats.imageEncodes).toBe(1); // judges fork from the cached image prefix
+    expect(result.counts.imageEncodes).toBe(1);
+    expect(events.at(-1)).toBe("done");
+    // every search sequence released: only the prefix cache's own prompt remains
+    expect(context.freeSequences).toBe(48 - context.prefixCache!.size);
+    await context.dispose();
+  }, 60_000);
+});
+
+describe("stage-beam", () => {
+  test("N − 1 judgements per stage at width 4, pairs of a round in one batch, image encoded once", async () => {
+    const context = await newContext();
+    const result = await model.reason({ ...base, strategy: "stage-beam", width: 4, judge: "logprob", context });
+    for (const stage of STAGES) {
+      const ids = new Set(result.tree.candidates.filter((c) => c.kind === stage && c.valid).map((c) => c.id));
+      const pairwise = result.tree.judgements.filter((j) => j.type === "pairwise" && j.candidates.every((id) => ids.has(id)));
+      const checks = result.tree.judgements.filter((j) => j.type === "reasoning-check" && ids.has(j.candidates[0]!));
+      // each match is decided by a pairwise judgement or by the reasoning check
+      const gated = stage === "REASONING" ? 4 - 1 - pairwise.length : 0;
+      expect(pairwise.length + gated).toBe(ids.size - 1);
+      if (stage === "REASONING") expect(checks).toHaveLength(ids.size);
+      expect(result.tree.candidates.filter((c) => c.kind === stage && c.won)).toHaveLength(1);
+    }
+    expect(context.stats.imageEncodes).toBe(1);
+    await context.dispose();
+  }, 60_000);
+
+  test("the same seed gives the same result tree; another seed another", async () => {
+    const strip = (r: Awaited<ReturnType<Model["reason"]>>) => JSON.stringify({ text: r.text, tree: r.tree });
+    const a = await model.reason({ ...base, strategy: "stage-beam", width: 3, context: await newContext() });
+    const b = await model.reason({ ...base, strategy: "stage-beam", width: 3, context: await newContext() });
+    const c = await model.reason({ ...base, seed: 8, strategy: "stage-beam", width: 3, context: await newContext() });
+    expect(strip(b)).toBe(strip(a));
+    expect(strip(c)).not.toBe(strip(a));
+  }, 60_000);
+
+  test("width 1 equals single with the same seed", async () => {
+    const single = await model.reason({ ...base, strategy: "single", context: await newContext() });
+    const beam = await model.reason({ ...base, strategy: "stage-beam", width: 1, context: await newContext() });
+    expect(beam.text).toBe(single.text);
+    expect(beam.tree.judgements).toHaveLength(0);
+  }, 60_000);
+
+  test("knockout tournaments also take N − 1 judgements", async () => {
+    const context = await newContext();
+    const result = await model.reason({ ...base, strategy: "stage-beam", width: 3, tournament: "knockout", judge: "logprob", context });
+    const summaryIds = new Set(result.tree.candidates.filter((c) => c.kind === "SUMMARY" && c.valid).map((c) => c.id));
+    expect(result.tree.judgements.filter((j) => j.candidates.every((id) => summaryIds.has(id)))).toHaveLength(summaryIds.size - 1);
+    await context.dispose();
+  }, 60_000);
+
+  test("abort at any point frees every sequence and cell", async () => {
+    const context = await newContext();
+    const free = { sequences: context.freeSequences, cells: context.freeCells };
+    for (const after of [1, 5, 25]) {
+      const controller = new AbortController();
+      let seen = 0;
+      const run = model.reason({
+        ...base,
+        strategy: "stage-beam",
+        width: 2,
+        context,
+        signal: controller.signal,
+        onEvent: () => {
+          if (++seen === after) controller.abort();
+        },
+      });
+      await expect(run).rejects.toBeInstanceOf(AbortError);
+      await context.prefixCache!.clear();
+      expect(context.freeSequences).toBe(free.sequences);
+      expect(context.freeCells).toBe(free.cells);
+    }
+    await context.dispose();
+  }, 60_000);
+});
+
+describe("services", () => {
+  // Reproducible mode (shareBatches: false): the calls take turns, so concurrency cannot change a result.
+  test("8 concurrent reason() calls on one context all complete, each equal to its solo run", async () => {
+    const questions = Array.from({ length: 8 }, (_, i) => `Question number ${i}: what do you see?`);
+    // Solo: one call at a time on a context of its own, with the image prefix already cached (as it is
+    // for all but the first of the concurrent calls).
+    const solo = [];
+    const warm = await newContext(false);
+    await model.reason({ ...base, question: questions[0]!, strategy: "single", temperature: 0, context: warm });
+    for (const question of questions) {
+      solo.push((await model.reason({ ...base, question, strategy: "stage-beam", width: 2, temperature: 0, judge: "logprob", context: warm })).text);
+    }
+    await warm.dispose();
+    const shared = await newContext(false);
+    const together = await Promise.all(
+      questions.map((question) => model.reason({ ...base, question, strategy: "stage-beam", width: 2, temperature: 0, judge: "logprob", context: shared })),
+    );
+    expect(together.map((r) => r.text)).toEqual(solo);
+    expect(shared.stats.imageEncodes).toBe(1);
+    await shared.dispose();
+  }, 120_000);
+
+  // Throughput mode (the default): the calls' candidates join the same batch steps. All complete with
+  // well-formed answers on one image encode, in fewer native calls than the calls would take alone.
+  test("8 concurrent reason() calls sharing batch steps all complete", async () => {
+    const shared = await newContext(true);
+    const questions = Array.from({ length: 8 }, (_, i) => `Question number ${i}: what do you see?`);
+    const results = await Promise.all(
+      questions.map((question) => model.reason({ ...base, question, strategy: "stage-beam", width: 2, judge: "logprob", context: shared })),
+    );
+    for (const r of results) for (const stage of STAGES) expect(r.stages[stage].length).toBeGreaterThan(0);
+    expect(shared.stats.imageEncodes).toBe(1);
+    const solo = await model.reason({ ...base, question: questions[0]!, strategy: "stage-beam", width: 2, judge: "logprob", context: await newContext() });
+    expect(shared.stats.decodeCalls).toBeLessThan(8 * solo.counts.decodeCalls);
+    expect(shared.freeSequences).toBe(48 - shared.prefixCache!.size);
+    await shared.dispose();
+  }, 120_000);
+});
