@@ -1,0 +1,200 @@
+// Search semantics on a scripted engine: what is judged, how often, in which batches, and what wins.
+import { describe, expect, test } from "vitest";
+import { reason } from "../../lib/reasoning/reason.js";
+import { sentenceEnd } from "../../lib/reasoning/strategies/sentence-beam.js";
+import { parseChoice, parseVerdict } from "../../lib/reasoning/judge-prompts.js";
+import { parseStage } from "../../lib/reasoning/stages.js";
+import type { ReasonOptions } from "../../lib/reasoning/options.js";
+import { FakeEngine, isPairwiseJudge, isReasoningCheck, responses, stageOf, type Script, type ScriptRequest } from "./fake-engine.js";
+
+const question = "How many apples are on the table?";
+
+/** Well-formed candidates named by stage and request order; judges choose response 1; checks say correct. */
+function scripted(overrides: { candidate?: (stage: string, n: number, r: ScriptRequest) => string | { text: string; logprob?: number }; judge?: (r: ScriptRequest) => string; check?: (r: ScriptRequest) => string } = {}): Script {
+  const counts = new Map<string, number>();
+  return (r) => {
+    if (isPairwiseJudge(r)) return overrides.judge?.(r) ?? "Since it is more complete, I choose response 1.";
+    if (isReasoningCheck(r)) return overrides.check?.(r) ?? "The steps hold.\ncorrect";
+    const stage = stageOf(r) ?? "ANSWER";
+    const n = counts.get(stage) ?? 0;
+    counts.set(stage, n + 1);
+    return overrides.candidate?.(stage, n, r) ?? `<${stage}> ${stage.toLowerCase()}-${n} </${stage}>`;
+  };
+}
+
+const run = (engine: FakeEngine, options: Partial<ReasonOptions>) => reason(engine, { question, seed: 1, ...options });
+
+describe("stage-beam", () => {
+  test("N − 1 pairwise judgements per stage; a bracket round's pairs are judged in one batch", async () => {
+    const engine = new FakeEngine(scripted());
+    const result = await run(engine, { strategy: "stage-beam", width: 4 });
+    for (const kind of ["SUMMARY", "CAPTION", "REASONING", "CONCLUSION"]) {
+      expect(result.tree.judgements.filter((j) => j.kind === kind && j.type === "pairwise")).toHaveLength(3);
+    }
+    // per stage: 4 candidates in one batch, then 2 judges together, then the final; REASONING checks first
+    expect(engine.generateCalls).toEqual([4, 2, 1, 4, 2, 1, 4, 4, 2, 1, 4, 2, 1]);
+    expect(result.conclusion).toBe("conclusion-0");
+    expect(engine.live.size).toBe(0); // every sequence released
+  });
+
+  test("the knockout takes N − 1 judgements one at a time, drawn by the seed", async () => {
+    const a = new FakeEngine(scripted());
+    const resultA = await run(a, { strategy: "stage-beam", width: 4, tournament: "knockout" });
+    expect(a.generateCalls.slice(0, 4)).toEqual([4, 1, 1, 1]);
+    expect(resultA.tree.judgements.filter((j) => j.kind === "SUMMARY")).toHaveLength(3);
+    const b = new FakeEngine(scripted());
+    const resultB = await run(b, { strategy: "stage-beam", width: 4, tournament: "knockout" });
+    expect(resultB.tree.judgements.map((j) => j.candidates)).toEqual(resultA.tree.judgements.map((j) => j.candidates));
+    const pairs = resultA.tree.judgements.filter((j) => j.kind === "SUMMARY").map((j) => j.candidates);
+    const bracketPairs = [[0, 1], [2, 3]];
+    expect(pairs.slice(0, 2)).not.toEqual(bracketPairs); // random draws, not the bracket's order
+  });
+
+  test("malformed candidates are excluded before pairing; the judge sees only valid ones", async () => {
+    const engine = new FakeEngine(scripted({ candidate: (stage, n) => (stage === "SUMMARY" && n === 1 ? "<SUMMARY> cut off" : `<${stage}> ${stage.toLowerCase()}-${n} </${stage}>`) }));
+    const judged: [string, string][] = [];
+    const inner = engine.script;
+    (engine as { script: Script }).script = (r) => {
+      if (isPairwiseJudge(r) && r.text.includes("outlines")) judged.push(responses(r));
+      return inner(r);
+    };
+    const result = await run(engine, { strategy: "stage-beam", width: 3 });
+    const summaries = result.tree.candidates.filter((c) => c.kind === "SUMMARY");
+    expect(summaries.map((c) => c.valid)).toEqual([true, false, true]);
+    expect(summaries[1]!.problem).toContain("missing </SUMMARY>");
+    expect(judged).toEqual([["summary-0", "summary-2"]]);
+    expect(result.problems.some((p) => p.includes("malformed"))).toBe(true);
+  });
+
+  test("a single valid candidate wins unopposed", async () => {
+    const engine = new FakeEngine(scripted({ candidate: (stage, n) => (stage === "CAPTION" && n === 0 ? "no tags here" : `<${stage}> ${stage.toLowerCase()}-${n} </${stage}>`) }));
+    const result = await run(engine, { strategy: "stage-beam", width: 2 });
+    expect(result.tree.judgements.filter((j) => j.kind === "CAPTION")).toHaveLength(0);
+    expect(result.stages.CAPTION).toBe("caption-1");
+  });
+
+  test("no valid candidate: sample once more, then keep the best by mean logprob", async () => {
+    const engine = new FakeEngine(
+      scripted({ candidate: (stage, n) => (stage === "SUMMARY" ? { text: `<SUMMARY> broken-${n}`, logprob: n === 2 ? -0.1 : -2 } : `<${stage}> ${stage.toLowerCase()}-${n} </${stage}>`) }),
+    );
+    const result = await run(engine, { strategy: "stage-beam", width: 2 });
+    expect(result.tree.candidates.filter((c) => c.kind === "SUMMARY")).toHaveLength(4); // two rounds of two
+    expect(result.stages.SUMMARY).toBe("broken-2");
+    expect(result.problems.some((p) => p.includes("sampling once more"))).toBe(true);
+    expect(result.problems.some((p) => p.includes("best by mean logprob"))).toBe(true);
+  });
+});
+
+describe("the reasoning check before the pairwise judge", () => {
+  const withVerdicts = (first: string, second: string, judge = "I choose response 2") =>
+    new FakeEngine(
+      scripted({
+        candidate: (stage, n) => `<${stage}> ${stage === "REASONING" ? ["reasoning-A", "reasoning-B"][n] : stage.toLowerCase()} </${stage}>`,
+        check: (r) => (r.text.includes("reasoning-A") ? first : second),
+        judge: () => judge,
+      }),
+    );
+  const reasoningJudgements = (result: Awaited<ReturnType<typeof reason>>) =>
+    result.tree.judgements.filter((j) => j.kind === "REASONING" && j.type === "pairwise");
+
+  test("first incorrect: the second wins without a pairwise judgement", async () => {
+    const result = await run(withVerdicts("Wrong count.\nIncorrect", "Fine.\ncorrect", "I choose response 1"), { strategy: "stage-beam", width: 2 });
+    expect(result.stages.REASONING).toBe("reasoning-B");
+    expect(reasoningJudgements(result)).toHaveLength(0);
+  });
+
+  test("first correct, second incorrect: the first wins without a pairwise judgement", async () => {
+    const result = await run(withVerdicts("Fine.\nCORRECT", "Off by one.\nincorrect."), { strategy: "stage-beam", width: 2 });
+    expect(result.stages.REASONING).toBe("reasoning-A");
+    expect(reasoningJudgements(result)).toHaveLength(0);
+  });
+
+  test("both correct: the pairwise judge decides", async () => {
+    const result = await run(withVerdicts("correct", "correct"), { strategy: "stage-beam", width: 2 });
+    expect(result.stages.REASONING).toBe("reasoning-B");
+    expect(reasoningJudgements(result)).toHaveLength(1);
+  });
+
+  test("'incorrect' is read from the last line only, case-insensitively", () => {
+    expect(parseVerdict("This is not incorrect at all.\nCorrect")).toBe("correct");
+    expect(parseVerdict("Looks correct at first.\nINCORRECT")).toBe("incorrect");
+    expect(parseVerdict("I am unsure")).toBeNull();
+  });
+});
+
+describe("judge answers", () => {
+  test("an unparseable judge falls back to mean logprob and is marked so", async () => {
+    const engine = new FakeEngine(
+      scripted({
+        candidate: (stage, n) => ({ text: `<${stage}> ${stage.toLowerCase()}-${n} </${stage}>`, logprob: n === 1 ? -0.5 : -3 }),
+        judge: () => "Both are fine, honestly.",
+      }),
+    );
+    const result = await run(engine, { strategy: "stage-beam", width: 2 });
+    const summary = result.tree.judgements.find((j) => j.kind === "SUMMARY")!;
+    expect(summary.fellBack).toBe(true);
+    expect(result.stages.SUMMARY).toBe("summary-1");
+    expect(result.problems.some((p) => p.includes("did not parse"))).toBe(true);
+  });
+
+  test("the choice is parsed from the answer form; anything else is no choice", () => {
+    expect(parseChoice("Since it counts better, I choose response 2.")).toBe(1);
+    expect(parseChoice("i choose Response [1]")).toBe(0);
+    expect(parseChoice("Response 2 is nicer")).toBeNull();
+  });
+
+  test("logprob mode reads the choice from one prefill, with no decoding", async () => {
+    const engine = new FakeEngine(scripted(), (_text, option) => (option === "2" ? -0.1 : -2));
+    const result = await run(engine, { strategy: "stage-beam", width: 2, judge: "logprob" });
+    expect(result.stages.SUMMARY).toBe("summary-1");
+    expect(result.tree.judgements.every((j) => j.mode === "logprob" && !j.fellBack)).toBe(true);
+    // only the candidates were generated: one batch of 2 per stage
+    expect(engine.generateCalls).toEqual([2, 2, 2, 2]);
+  });
+});
+
+describe("sentence-level beam", () => {
+  test("a dot inside a number is no sentence end", () => {
+    expect(sentenceEnd("Pi is 3.14 and e is 2.71. Next one.")).toBe("Pi is 3.14 and e is 2.71.".length);
+    expect(sentenceEnd("Version 1.2.3 is out")).toBe(-1);
+    expect(sentenceEnd("Really? Yes")).toBe("Really?".length);
+  });
+});
+
+describe("retrace (SWIRES)", () => {
+  const engine = () => new FakeEngine(scripted());
+  const captionRounds = (result: Awaited<ReturnType<typeof reason>>) => new Set(result.tree.candidates.filter((c) => c.kind === "CAPTION").map((c) => c.round)).size;
+
+  test("stops as soon as the second-best reasoning clears the threshold", async () => {
+    const result = await run(engine(), { strategy: "retrace", verifier: async () => 0.9 });
+    expect(captionRounds(result)).toBe(1);
+  });
+
+  test("retraces at most maxRetraces times when scores stay low", async () => {
+    const result = await run(engine(), { strategy: "retrace", verifier: async () => 0.1, retrace: { maxRetraces: 2 } });
+    expect(captionRounds(result)).toBe(3);
+    expect(result.tree.candidates.filter((c) => c.kind === "CAPTION")).toHaveLength(12);
+  });
+
+  test("writes one conclusion for each of the top 3 reasonings and returns the best-scored answer", async () => {
+    // reasoning-k scores by k; the full answer built on reasoning-1 scores highest
+    const verifier = async (stage: string, text: string) => {
+      if (stage === "REASONING") return 0.1 + Number(/reasoning-(\d+)/.exec(text)?.[1] ?? 0) / 100;
+      if (stage === "ANSWER") return text.includes("reasoning-1 ") ? 0.95 : 0.2;
+      return 0.5;
+    };
+    const result = await run(engine(), { strategy: "retrace", verifier, retrace: { maxRetraces: 0 } });
+    const conclusions = result.tree.candidates.filter((c) => c.kind === "CONCLUSION");
+    expect(conclusions).toHaveLength(3);
+    expect(result.stages.REASONING).toBe("reasoning-1");
+    const reasoningScores = result.tree.candidates.filter((c) => c.kind === "REASONING").map((c) => c.score!);
+    expect(reasoningScores).toHaveLength(4);
+  });
+});
+
+test("stage parsing is robust: missing tags are reported, never thrown", () => {
+  expect(parseStage("<SUMMARY> plan </SUMMARY>", "SUMMARY")).toEqual({ content: "plan", wellFormed: true });
+  expect(parseStage("<SUMMARY> plan", "SUMMARY")).toMatchObject({ content: "plan", wellFormed: false });
+  expect(parseStage("<SUMMARY> a </SUMMARY>", "CAPTION")).toMatchObject({ content: "", wellFormed: false });
+  expect(parseStage("an untagged answer", "CONCLUSION")).toMatchObject({ content: "an untagged answer", wellFormed: false });
+});
