@@ -10,6 +10,7 @@ import { withCancellation } from "./abort.js";
 import { nativeAddon, type NativeChunks, type NativeContext, type NativeContextInfo } from "./native.js";
 import { createSampler, type SamplingOptions } from "./sampling.js";
 import { Mutex } from "./mutex.js";
+import { Semaphore } from "./semaphore.js";
 import { PrefixCache, type AcquireOptions, type PrefixCacheOptions } from "./prefix-cache.js";
 import type { PromptInput } from "./prompt.js";
 import type { ChatMessage } from "./chat-template.js";
@@ -58,6 +59,8 @@ export class Context implements EngineContext<Sequence> {
   readonly model: Model;
   readonly info: NativeContextInfo;
   readonly stats: ContextStats = { promptTokens: 0, generatedTokens: 0, decodeCalls: 0, imageEncodes: 0, cachedItems: 0 };
+  /** Sequences searches may reserve: all but those the prefix cache keeps. */
+  readonly #reservations: Semaphore;
   /** Whether concurrent searches share batch steps (see ContextOptions.shareBatches). */
   readonly shareBatches: boolean;
   /** @internal searches take turns through this when shareBatches is false */
@@ -106,6 +109,7 @@ export class Context implements EngineContext<Sequence> {
     const stats = this.scheduler.stats;
     Object.defineProperty(this.stats, "decodeCalls", { get: () => stats.decodeCalls, enumerable: true });
     this.prefixCache = prefixCache ? new PrefixCache(this, prefixCache) : null;
+    this.#reservations = new Semaphore(this.info.sequences - (prefixCache ? (prefixCache.sequences ?? 2) : 0));
     const cache = this.prefixCache;
     Object.defineProperty(this.stats, "cachedItems", { get: () => cache?.reusedItems ?? 0, enumerable: true });
   }
@@ -159,6 +163,24 @@ export class Context implements EngineContext<Sequence> {
       this.#freeIds.push(id);
       throw error;
     }
+  }
+
+  /**
+   * Reserves `n` of the context's sequences for a search (reason() does this with what its strategy may
+   * hold at once), waiting while other searches hold them — so concurrent searches wait their turn
+   * instead of failing. Throws SEQUENCE_LIMIT at once if the context can never hold `n`.
+   */
+  reserveSequences(n: number, signal?: AbortSignal): Promise<() => void> {
+    if (n > this.#reservations.capacity) {
+      return Promise.reject(
+        new SequenceLimitError(
+          "SEQUENCE_LIMIT",
+          `this search may need ${n} sequences at once but the context has ${this.#reservations.capacity} for searches: ` +
+            "create the context with more sequences, or use a smaller width",
+        ),
+      );
+    }
+    return this.#reservations.acquire(n, signal);
   }
 
   /**

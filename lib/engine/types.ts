@@ -49,4 +49,9 @@ export interface EngineContext<S extends EngineSequence = EngineSequence> {
   readonly stats: { promptTokens: number; generatedTokens: number; decodeCalls: number; imageEncodes: number; cachedItems: number };
   readonly freeCells: number;
   readonly freeSequences: number;
+  /**
+   * Optional: reserve `n` sequences for a search, waiting while other searches hold them. Resolves with a
+   * release function; rejects at once if `n` can never be available.
+   */
+  reserveSequences?(n: number, signal?: AbortSignal): Promise<() => void>;
 }

@@ -23,6 +23,20 @@ export const strategies: Record<StrategyName, (run: SearchRun) => Promise<Strate
   retrace,
 };
 
+/**
+ * The most sequences a search holds at once: the prefix, the candidates and a prefill base, the judges of
+ * a round and the reasoning checks (stage-beam and the like); retrace keeps captions, reasonings and
+ * their conclusions alive together.
+ */
+export function sequencesNeeded(o: ReturnType<typeof resolveOptions>): number {
+  if (o.strategy === "retrace") {
+    const r = o.retrace;
+    return 3 + r.captions + r.keepCaptions * (1 + r.reasoningsPerCaption) * (r.maxRetraces + 1) + r.finalists;
+  }
+  const width = o.strategy === "single" ? 1 : o.width;
+  return 2 * width + Math.ceil(width / 2) + 3;
+}
+
 export async function reason(engine: EngineContext, options: ReasonOptions): Promise<ReasonResult> {
   const resolved = resolveOptions(options);
   if (!(resolved.strategy in strategies)) {
@@ -35,6 +49,8 @@ export async function reason(engine: EngineContext, options: ReasonOptions): Pro
     throw createError("INVALID_ARGUMENT", "question must be a non-empty string");
   }
   throwIfAborted(resolved.signal);
+  // Wait for the sequences this search may hold at once, rather than fail when others hold them.
+  const release = await engine.reserveSequences?.(sequencesNeeded(resolved), resolved.signal);
   const run = new SearchRun(engine, resolved);
   const before = { ...engine.stats };
   const started = Date.now();
@@ -43,6 +59,7 @@ export async function reason(engine: EngineContext, options: ReasonOptions): Pro
     outcome = await strategies[resolved.strategy](run);
   } finally {
     await run.releaseAll();
+    release?.();
   }
   const stages = Object.fromEntries(STAGES.map((s) => [s, outcome.stages[s] ?? ""])) as Record<Stage, string>;
   const after = engine.stats;

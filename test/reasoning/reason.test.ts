@@ -142,4 +142,15 @@ describe("services", () => {
     expect(shared.freeSequences).toBe(48 - shared.prefixCache!.size);
     await shared.dispose();
   }, 120_000);
+
+  test("searches that cannot all hold their sequences at once wait their turn instead of failing", async () => {
+    // 12 sequences, 2 kept by the prefix cache: room for one width-2 stage-beam search at a time
+    const small = await model.createContext({ contextSize: 4096, sequences: 12, threads: 1, prefixCache: { sequences: 2 } });
+    const results = await Promise.all(
+      [0, 1, 2].map((i) => model.reason({ ...base, question: `Question ${i}?`, strategy: "stage-beam", width: 2, judge: "logprob", context: small })),
+    );
+    for (const r of results) expect(r.conclusion.length).toBeGreaterThan(0);
+    await expect(model.reason({ ...base, strategy: "stage-beam", width: 4, context: small })).rejects.toMatchObject({ code: "SEQUENCE_LIMIT" });
+    await small.dispose();
+  }, 60_000);
 });
