@@ -25,11 +25,11 @@ export async function judgePairs(run: SearchRun, kind: CandidateKind, matches: M
     ]);
     return image === undefined ? prompt : { prompt, images: [image] };
   });
-  run.judgeCalls += matches.length;
   const sequences = await Promise.all(inputs.map((input) => run.sequenceFrom(input, false)));
   try {
     if (run.options.judge === "logprob") {
       const scores = await Promise.all(sequences.map((s) => choiceLogprobs(run, s, FORCED_CHOICE_PREFIX, ["1", "2"])));
+      run.judgeCalls += matches.length;
       return matches.map((m, i) => {
         const [p1, p2] = scores[i]!;
         const winner = p1! >= p2! ? m.first : m.second;
@@ -47,6 +47,7 @@ export async function judgePairs(run: SearchRun, kind: CandidateKind, matches: M
         { signal: run.options.signal },
       )
       .result();
+    run.judgeCalls += matches.length;
     return matches.map((m, i) => {
       const raw = results[i]!.text;
       const choice = parseChoice(raw);
@@ -112,7 +113,6 @@ export async function checkReasonings(run: SearchRun, candidates: Candidate[], c
     return false;
   });
   if (toCheck.length === 0) return verdicts;
-  run.judgeCalls += toCheck.length;
   const inputs = toCheck.map((c) =>
     run.engine.applyChatTemplate([{ role: "user", content: reasoningCheckPrompt(run.options.question, caption, c.record.content) }]),
   );
@@ -132,6 +132,9 @@ export async function checkReasonings(run: SearchRun, candidates: Candidate[], c
         .result();
       raws = results.map((r) => r.text);
     }
+    // Recorded only once every check is done, so a retried call (full context) leaves no duplicates.
+    const records: typeof run.judgements = [];
+    const notes: string[] = [];
     for (const [i, c] of toCheck.entries()) {
       const parsed = raws[i] === null ? null : parseVerdict(raws[i]!);
       let verdict = parsed;
@@ -145,10 +148,13 @@ export async function checkReasonings(run: SearchRun, candidates: Candidate[], c
         raw = `${raw ? `${raw}\n` : ""}${FORCED_VERDICT_PREFIX} … logprob(correct)=${pc!.toFixed(4)} logprob(incorrect)=${pi!.toFixed(4)}`;
       }
       const fellBack = run.options.judge === "generate" && parsed === null;
-      if (fellBack) run.problems.push(`reasoning check of candidate ${c.record.id} did not parse; decided by logprob`);
+      if (fellBack) notes.push(`reasoning check of candidate ${c.record.id} did not parse; decided by logprob`);
       verdicts.set(c.record.id, verdict);
-      run.judgements.push({ kind: "REASONING", type: "reasoning-check", candidates: [c.record.id], mode: run.options.judge, raw, verdict, fellBack });
+      records.push({ kind: "REASONING", type: "reasoning-check", candidates: [c.record.id], mode: run.options.judge, raw, verdict, fellBack });
     }
+    run.judgements.push(...records);
+    run.problems.push(...notes);
+    run.judgeCalls += toCheck.length;
     return verdicts;
   } finally {
     await run.release(...sequences);

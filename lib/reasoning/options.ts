@@ -81,4 +81,6 @@ export type ReasonEvent =
   | { type: "candidate-done"; kind: CandidateKind; candidate: number; text: string; valid: boolean }
   | { type: "judgement"; stage: CandidateKind; pair: [number, number]; winner: number; raw: string; fellBack: boolean }
   | { type: "stage-winner"; kind: CandidateKind; candidate: number; text: string }
+  /** Concurrent searches filled the context and this one started over (its earlier events are void). */
+  | { type: "restart"; reason: "context-full" }
   | { type: "done"; conclusion: string };

@@ -4,6 +4,7 @@
 import type { EngineContext } from "../engine/types.js";
 import { throwIfAborted } from "../abort.js";
 import { resolveOptions, type ReasonOptions, type StrategyName } from "./options.js";
+import { enterRoom, restartLater, RestartSearch } from "./room.js";
 import { SearchRun } from "./search.js";
 import { STAGES, type Stage } from "./stages.js";
 import { bestOfN } from "./strategies/best-of-n.js";
@@ -51,15 +52,30 @@ export async function reason(engine: EngineContext, options: ReasonOptions): Pro
   throwIfAborted(resolved.signal);
   // Wait for the sequences this search may hold at once, rather than fail when others hold them.
   const release = await engine.reserveSequences?.(sequencesNeeded(resolved), resolved.signal);
-  const run = new SearchRun(engine, resolved);
   const before = { ...engine.stats };
   const started = Date.now();
+  const leave = enterRoom(engine);
+  let run: SearchRun;
   let outcome: StrategyOutcome;
   try {
-    outcome = await strategies[resolved.strategy](run);
+    for (;;) {
+      run = new SearchRun(engine, resolved);
+      try {
+        outcome = await strategies[resolved.strategy](run);
+        break;
+      } catch (error) {
+        await run.releaseAll();
+        if (!(error instanceof RestartSearch)) throw error;
+        // Concurrent searches filled the cache: start over (same seed, same result) once one finishes.
+        run.emit({ type: "restart", reason: "context-full" });
+        await restartLater(engine);
+        throwIfAborted(resolved.signal);
+      }
+    }
   } finally {
-    await run.releaseAll();
+    await run!.releaseAll();
     release?.();
+    leave();
   }
   const stages = Object.fromEntries(STAGES.map((s) => [s, outcome.stages[s] ?? ""])) as Record<Stage, string>;
   const after = engine.stats;

@@ -3,6 +3,7 @@
 // in one batch) and release sequences — so strategies stay short and read like the spec.
 import type { EngineContext, EngineSequence } from "../engine/types.js";
 import type { PromptInput } from "../prompt.js";
+import { withRoom } from "./room.js";
 import type { ResolvedOptions } from "./options.js";
 import { deriveSeed } from "./seeds.js";
 import { closeTag, parseStage, stageGrammar, stageOpening, type Stage } from "./stages.js";
@@ -36,6 +37,7 @@ export class SearchRun {
   readonly stageMs: Partial<Record<CandidateKind, number>> = {};
   judgeCalls = 0;
   readonly #live = new Set<EngineSequence>();
+  #closed = false;
 
   constructor(engine: EngineContext, options: ResolvedOptions) {
     this.engine = engine;
@@ -56,11 +58,18 @@ export class SearchRun {
    * `remember: false` for one-off prompts (judges), which reuse cached prefixes without displacing them.
    */
   async sequenceFrom(input: PromptInput, remember = true): Promise<EngineSequence> {
-    return this.track(await this.engine.createSequenceFrom(input, { signal: this.options.signal, remember }));
+    const sequence = await withRoom(
+      this.engine,
+      () => this.engine.createSequenceFrom(input, { signal: this.options.signal, remember }),
+      async () => {},
+    );
+    return this.track(sequence);
   }
 
   track<S extends EngineSequence>(sequence: S): S {
-    this.#live.add(sequence);
+    // A sequence that arrives after the search ended (a sibling of a failed Promise.all) goes at once.
+    if (this.#closed) void sequence.dispose();
+    else this.#live.add(sequence);
     return sequence;
   }
 
@@ -72,8 +81,9 @@ export class SearchRun {
     );
   }
 
-  /** Disposes every sequence the search still holds (end of search, abort, error). */
+  /** Disposes every sequence the search still holds (end of search, abort, error); later ones too. */
   async releaseAll(): Promise<void> {
+    this.#closed = true;
     await this.release(...this.#live);
   }
 
@@ -85,8 +95,25 @@ export class SearchRun {
     return this.sampleEach(Array.from({ length: n }, () => prefix), o);
   }
 
-  /** One candidate continuing each prefix (prefixes may repeat), all generated in one batch per step. */
+  /**
+   * One candidate continuing each prefix (prefixes may repeat), all generated in one batch per step. If
+   * concurrent searches have filled the context, the step is undone and run again once one finishes.
+   */
   async sampleEach(prefixes: EngineSequence[], o: SampleOptions): Promise<Candidate[]> {
+    const made: EngineSequence[] = [];
+    const tracked = <S extends EngineSequence>(s: S): S => (made.push(s), this.track(s));
+    const first = this.candidates.length;
+    return withRoom(
+      this.engine,
+      () => this.#sampleEach(prefixes, o, tracked),
+      async () => {
+        await this.release(...made.splice(0));
+        this.candidates.splice(first);
+      },
+    );
+  }
+
+  async #sampleEach(prefixes: EngineSequence[], o: SampleOptions, tracked: <S extends EngineSequence>(s: S) => S): Promise<Candidate[]> {
     const { options } = this;
     const round = o.round ?? 0;
     const stage = o.parseAs === undefined ? (isStage(o.kind) ? o.kind : null) : o.parseAs;
@@ -100,11 +127,11 @@ export class SearchRun {
         bases.set(prefix, prefix);
         continue;
       }
-      const base = this.track(await prefix.fork());
+      const base = tracked(await prefix.fork());
       await base.evaluate(stageOpening(stage!), { signal: options.signal });
       bases.set(prefix, base);
     }
-    const forks = await Promise.all(prefixes.map((p) => bases.get(p)!.fork().then((s) => this.track(s))));
+    const forks = await Promise.all(prefixes.map((p) => bases.get(p)!.fork().then((s) => tracked(s))));
     await this.release(...[...bases.entries()].filter(([p, b]) => p !== b).map(([, b]) => b));
 
     // With a grammar, a stage's content is bounded in characters (4 per budgeted token) and the token

@@ -8,6 +8,7 @@ import { checkReasonings, judgePairs, type Match } from "./judge.js";
 import type { Candidate, SearchRun } from "./search.js";
 import { deriveSeed } from "./seeds.js";
 import { seededRandom } from "../seeded-random.js";
+import { withRoom } from "./room.js";
 import type { CandidateKind } from "./trace.js";
 
 export interface TournamentOptions {
@@ -26,7 +27,10 @@ export async function tournament(run: SearchRun, kind: CandidateKind, candidates
   if (valid.length === 0) return null;
   await run.release(...candidates.filter((c) => !c.record.valid).map((c) => c.sequence));
 
-  const verdicts = kind === "REASONING" && valid.length > 1 ? await checkReasonings(run, valid, o.caption ?? "", o.round) : new Map();
+  const verdicts =
+    kind === "REASONING" && valid.length > 1
+      ? await withRoom(run.engine, () => checkReasonings(run, valid, o.caption ?? "", o.round), async () => {})
+      : new Map();
   const play = async (matches: Match[]): Promise<Candidate[]> => {
     const winners: (Candidate | null)[] = matches.map((m) => {
       if (verdicts.get(m.first.record.id) === "incorrect") return m.second;
@@ -34,7 +38,7 @@ export async function tournament(run: SearchRun, kind: CandidateKind, candidates
       return null;
     });
     const judged = matches.filter((_, i) => winners[i] === null);
-    const judgedWinners = await judgePairs(run, kind, judged, o.round, o.hint);
+    const judgedWinners = await withRoom(run.engine, () => judgePairs(run, kind, judged, o.round, o.hint), async () => {});
     let j = 0;
     const result = winners.map((w) => w ?? judgedWinners[j++]!);
     await run.release(...matches.map((m, i) => (result[i] === m.first ? m.second : m.first).sequence));

@@ -153,4 +153,30 @@ describe("services", () => {
     await expect(model.reason({ ...base, strategy: "stage-beam", width: 4, context: small })).rejects.toMatchObject({ code: "SEQUENCE_LIMIT" });
     await small.dispose();
   }, 60_000);
+
+  test("searches that fill the KV cache wait for each other instead of failing", async () => {
+    const tight = await model.createContext({ contextSize: 1024, sequences: 48, threads: 1, prefixCache: { sequences: 2 } });
+    const options = { ...base, strategy: "stage-beam" as const, width: 3, judge: "generate" as const, context: tight };
+    // alone it fits; four at once do not
+    const alone = await model.reason({ ...options, question: "Question 0?" });
+    expect(alone.conclusion.length).toBeGreaterThan(0);
+    const events: string[] = [];
+    const results = await Promise.all(
+      [0, 1, 2, 3].map((i) => model.reason({ ...options, question: `Question ${i}?`, onEvent: (e) => events.push(e.type) })),
+    );
+    for (const r of results) for (const stage of STAGES) expect(r.stages[stage].length).toBeGreaterThan(0);
+    expect(tight.stats.imageEncodes).toBe(1);
+    expect(tight.freeSequences).toBe(48 - tight.prefixCache!.size);
+    await tight.prefixCache!.clear();
+    expect(tight.usedCells).toBe(0);
+    void events;
+    await tight.dispose();
+  }, 120_000);
+
+  test("a search that cannot fit even alone fails with CONTEXT_FULL", async () => {
+    const tiny = await model.createContext({ contextSize: 256, sequences: 48, threads: 1, prefixCache: { sequences: 2 } });
+    await expect(model.reason({ ...base, strategy: "stage-beam", width: 4, context: tiny })).rejects.toMatchObject({ code: "CONTEXT_FULL" });
+    expect(tiny.freeSequences).toBe(48 - tiny.prefixCache!.size);
+    await tiny.dispose();
+  }, 60_000);
 });
