@@ -77,7 +77,15 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 /** Typed events of a running search, in order. Candidate numbers are ids in the result's tree. */
 export type ReasonEvent =
   | { type: "stage-start"; kind: CandidateKind; candidates: number; round: number }
-  | { type: "candidate-token"; kind: CandidateKind; /** position in the current batch */ candidate: number; text: string }
+  | {
+      type: "candidate-token";
+      kind: CandidateKind;
+      /** The stage the candidate is writing now, from its tags (null before any). */
+      stage: Stage | null;
+      /** position in the current batch */
+      candidate: number;
+      text: string;
+    }
   | { type: "candidate-done"; kind: CandidateKind; candidate: number; text: string; valid: boolean }
   | { type: "judgement"; stage: CandidateKind; pair: [number, number]; winner: number; raw: string; fellBack: boolean }
   | { type: "stage-winner"; kind: CandidateKind; candidate: number; text: string }

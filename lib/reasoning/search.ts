@@ -6,7 +6,7 @@ import type { PromptInput } from "../prompt.js";
 import { withRoom } from "./room.js";
 import type { ResolvedOptions } from "./options.js";
 import { deriveSeed } from "./seeds.js";
-import { closeTag, parseStage, stageGrammar, stageOpening, type Stage } from "./stages.js";
+import { closeTag, parseStage, StageTracker, stageGrammar, stageOpening, type Stage } from "./stages.js";
 import type { CandidateKind, CandidateRecord, JudgementRecord } from "./trace.js";
 
 export interface Candidate {
@@ -154,8 +154,15 @@ export class SearchRun {
       })),
       { signal: options.signal },
     );
+    // Follow each candidate's stream to know which stage it is writing (whole answers and sentences
+    // cross stages; a prefilled opening tag counts as written).
+    const trackers = forks.map(() => new StageTracker());
+    if (force === "prefill") for (const t of trackers) t.push(stageOpening(stage!));
     for await (const event of generation) {
-      if (event.text) this.emit({ type: "candidate-token", kind: o.kind, candidate: event.index, text: event.text });
+      if (!event.text) continue;
+      const tracker = trackers[event.index]!;
+      tracker.push(event.text);
+      this.emit({ type: "candidate-token", kind: o.kind, stage: tracker.current ?? stage, candidate: event.index, text: event.text });
     }
     const results = await generation.result();
 

@@ -3,7 +3,7 @@ import { describe, expect, test } from "vitest";
 import { reason } from "../../lib/reasoning/reason.js";
 import { sentenceEnd } from "../../lib/reasoning/strategies/sentence-beam.js";
 import { parseChoice, parseVerdict } from "../../lib/reasoning/judge-prompts.js";
-import { parseStage } from "../../lib/reasoning/stages.js";
+import { parseStage, StageTracker } from "../../lib/reasoning/stages.js";
 import type { ReasonOptions } from "../../lib/reasoning/options.js";
 import { FakeEngine, isPairwiseJudge, isReasoningCheck, responses, stageOf, type Script, type ScriptRequest } from "./fake-engine.js";
 
@@ -190,6 +190,29 @@ describe("retrace (SWIRES)", () => {
     const reasoningScores = result.tree.candidates.filter((c) => c.kind === "REASONING").map((c) => c.score!);
     expect(reasoningScores).toHaveLength(4);
   });
+});
+
+test("token events say which stage each candidate is writing, across stages of a whole answer", async () => {
+  const engine = new FakeEngine(() => "<SUMMARY> s </SUMMARY>\n\n<CAPTION> c </CAPTION>\n\n<REASONING> r </REASONING>\n\n<CONCLUSION> done </CONCLUSION>");
+  const stages: (string | null)[] = [];
+  const result = await reason(engine, {
+    question,
+    strategy: "best-of-n",
+    width: 1,
+    onEvent: (e) => {
+      if (e.type === "candidate-token") stages.push(e.stage);
+    },
+  });
+  expect(result.conclusion).toBe("done");
+  expect(stages).toEqual(["CONCLUSION"]); // the fake streams the whole answer as one piece
+});
+
+test("the stage tracker follows tags split across chunks, in new text only", () => {
+  const t = new StageTracker();
+  for (const chunk of ["<SUMM", "ARY> plan </SUMMARY>\n\n<CAP", "TION> a cat"]) t.push(chunk);
+  expect(t.current).toBe("CAPTION");
+  expect(t.closed("SUMMARY")).toBe(true);
+  expect(t.closed("CAPTION")).toBe(false);
 });
 
 test("stage parsing is robust: missing tags are reported, never thrown", () => {
