@@ -12,7 +12,7 @@
 #include "errors.h"
 #include "gguf.h"
 #include "log_capture.h"
-#include "promise_worker.h"
+#include "load_worker.h"
 
 namespace stagebeam {
 
@@ -34,38 +34,24 @@ Napi::Value TokenOrNull(Napi::Env env, llama_token t) {
 
 // Loads on a worker thread. The GGUF is parsed by ggml's validating reader first, so a file that is not
 // GGUF, or is truncated, is reported as INVALID_GGUF before llama.cpp's loader sees it.
-class LoadWorker : public PromiseWorker<Napi::AsyncProgressQueueWorker<float>> {
+class ModelLoadWorker : public LoadWorker {
   public:
-    LoadWorker(Napi::Env env, std::string path, int32_t gpu_layers, int use_mmap, CancelFlag cancel, Napi::Function on_progress)
-        : PromiseWorker(env, "stagebeam.loadModel"), path_(std::move(path)), gpu_layers_(gpu_layers), use_mmap_(use_mmap),
-          cancel_(std::move(cancel)) {
-        if (!on_progress.IsEmpty()) on_progress_ = Napi::Persistent(on_progress);
+    ModelLoadWorker(Napi::Env env, std::string path, int32_t gpu_layers, int use_mmap, CancelFlag cancel, Napi::Function on_progress)
+        : LoadWorker(env, "stagebeam.loadModel", std::move(cancel), on_progress), path_(std::move(path)), gpu_layers_(gpu_layers),
+          use_mmap_(use_mmap) {}
+
+    ~ModelLoadWorker() override {
+        if (model_) llama_model_free(model_);
     }
 
   protected:
-    void Execute(const ExecutionProgress & progress) override {
-        Guarded([&] { Load(progress); });
-    }
-
-    void OnProgress(const float * data, size_t count) override {
-        if (on_progress_.IsEmpty() || count == 0) return;
-        Napi::HandleScope scope(Env());
-        on_progress_.Call({Napi::Number::New(Env(), data[count - 1])});
-    }
-
     Napi::Value Result(Napi::Env env) override {
         auto handle = std::make_shared<ModelHandle>(model_);
         model_ = nullptr;
         return NewWrapped(Data(env).model, env, handle);
     }
 
-  public:
-    ~LoadWorker() override {
-        if (model_) llama_model_free(model_);
-    }
-
-  private:
-    void Load(const ExecutionProgress & progress) {
+    void Load() override {
         ClearCapturedErrors();
         FILE * f = std::fopen(path_.c_str(), "rb");
         if (!f) throw NativeError("MODEL_NOT_FOUND", "cannot open model file " + path_ + ": check the path");
@@ -96,20 +82,10 @@ class LoadWorker : public PromiseWorker<Napi::AsyncProgressQueueWorker<float>> {
         params.n_gpu_layers = gpu_layers_;
         if (use_mmap_ == 0) params.load_mode = LLAMA_LOAD_MODE_NONE;
         if (use_mmap_ == 1) params.load_mode = LLAMA_LOAD_MODE_MMAP;
-        progress_ = &progress;
-        params.progress_callback = [](float p, void * self) -> bool {
-            auto * worker = static_cast<LoadWorker *>(self);
-            if (worker->cancel_->load()) return false;
-            if (p - worker->last_sent_ >= 0.01f || p >= 1.0f) {
-                worker->last_sent_ = p;
-                worker->progress_->Send(&p, 1);
-            }
-            return true;
-        };
-        params.progress_callback_user_data = this;
+        params.progress_callback = OnLoadProgress;
+        params.progress_callback_user_data = static_cast<LoadWorker *>(this);
 
         model_ = llama_model_load_from_file(path_.c_str(), params);
-        progress_ = nullptr;
         if (!model_) {
             if (cancel_->load()) throw NativeError("ABORTED", "model loading was aborted");
             std::string why = CapturedErrors();
@@ -120,13 +96,10 @@ class LoadWorker : public PromiseWorker<Napi::AsyncProgressQueueWorker<float>> {
         }
     }
 
+  private:
     std::string path_;
     int32_t gpu_layers_;
     int use_mmap_;  // -1 auto, 0 off, 1 on
-    CancelFlag cancel_;
-    Napi::FunctionReference on_progress_;
-    const ExecutionProgress * progress_ = nullptr;
-    float last_sent_ = -1.0f;
     llama_model * model_ = nullptr;
 };
 
@@ -175,7 +148,7 @@ Napi::Value Model::Load(const Napi::CallbackInfo & info) {
     Napi::Function on_progress;
     if (info.Length() > 2 && info[2].IsFunction()) on_progress = info[2].As<Napi::Function>();
     CancelFlag cancel = Cancellation::FlagOf(info.Length() > 3 ? info[3] : env.Undefined());
-    auto * worker = new LoadWorker(env, path, gpu_layers, use_mmap, cancel, on_progress);
+    auto * worker = new ModelLoadWorker(env, path, gpu_layers, use_mmap, cancel, on_progress);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;

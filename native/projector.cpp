@@ -13,6 +13,7 @@
 #include "log_capture.h"
 #include "model.h"
 #include "mtmd-helper.h"
+#include "load_worker.h"
 #include "promise_worker.h"
 #include "image.h"
 #include "chunks.h"
@@ -23,39 +24,24 @@ namespace {
 
 // Checks the file is an mmproj before libmtmd sees it, then loads it. libmtmd itself refuses a projector
 // whose embedding size differs from the text model's; its message is kept to classify the error.
-class LoadWorker : public PromiseWorker<Napi::AsyncProgressQueueWorker<float>> {
+class ProjectorLoadWorker : public LoadWorker {
   public:
-    LoadWorker(Napi::Env env, std::shared_ptr<ModelHandle> model, std::string path, bool use_gpu, int threads, CancelFlag cancel,
-               Napi::Function on_progress)
-        : PromiseWorker(env, "stagebeam.loadProjector"), model_(std::move(model)), path_(std::move(path)), use_gpu_(use_gpu),
-          threads_(threads), cancel_(std::move(cancel)) {
-        if (!on_progress.IsEmpty()) on_progress_ = Napi::Persistent(on_progress);
-    }
-    ~LoadWorker() override {
+    ProjectorLoadWorker(Napi::Env env, std::shared_ptr<ModelHandle> model, std::string path, bool use_gpu, int threads, CancelFlag cancel,
+                        Napi::Function on_progress)
+        : LoadWorker(env, "stagebeam.loadProjector", std::move(cancel), on_progress), model_(std::move(model)), path_(std::move(path)),
+          use_gpu_(use_gpu), threads_(threads) {}
+    ~ProjectorLoadWorker() override {
         if (ctx_) mtmd_free(ctx_);
     }
 
   protected:
-    void Execute(const ExecutionProgress & progress) override {
-        progress_ = &progress;
-        Guarded([this] { Load(); });
-        progress_ = nullptr;
-    }
-
-    void OnProgress(const float * data, size_t count) override {
-        if (on_progress_.IsEmpty() || count == 0) return;
-        Napi::HandleScope scope(Env());
-        on_progress_.Call({Napi::Number::New(Env(), data[count - 1])});
-    }
-
     Napi::Value Result(Napi::Env env) override {
         auto handle = std::make_shared<ProjectorHandle>(model_, ctx_);
         ctx_ = nullptr;
         return NewWrapped(Data(env).projector, env, handle);
     }
 
-  private:
-    void Load() {
+    void Load() override {
         ClearCapturedErrors();
         FILE * f = std::fopen(path_.c_str(), "rb");
         if (!f) throw NativeError("MODEL_NOT_FOUND", "cannot open projector file " + path_ + ": check the path");
@@ -79,16 +65,8 @@ class LoadWorker : public PromiseWorker<Napi::AsyncProgressQueueWorker<float>> {
         params.n_threads = threads_;
         params.print_timings = false;
         params.warmup = false;
-        params.progress_callback = [](float p, void * self) -> bool {
-            auto * worker = static_cast<LoadWorker *>(self);
-            if (worker->cancel_->load()) return false;
-            if (worker->progress_ && (p - worker->last_sent_ >= 0.01f || p >= 1.0f)) {
-                worker->last_sent_ = p;
-                worker->progress_->Send(&p, 1);
-            }
-            return true;
-        };
-        params.progress_callback_user_data = this;
+        params.progress_callback = OnLoadProgress;
+        params.progress_callback_user_data = static_cast<LoadWorker *>(this);
         ctx_ = mtmd_init_from_file(path_.c_str(), model_->model, params);
         if (!ctx_) {
             if (cancel_->load()) throw NativeError("ABORTED", "projector loading was aborted");
@@ -101,14 +79,11 @@ class LoadWorker : public PromiseWorker<Napi::AsyncProgressQueueWorker<float>> {
         }
     }
 
+  private:
     std::shared_ptr<ModelHandle> model_;
     std::string path_;
     bool use_gpu_;
     int threads_;
-    CancelFlag cancel_;
-    Napi::FunctionReference on_progress_;
-    const ExecutionProgress * progress_ = nullptr;
-    float last_sent_ = -1.0f;
     mtmd_context * ctx_ = nullptr;
 };
 
@@ -232,7 +207,7 @@ Napi::Value Projector::Load(const Napi::CallbackInfo & info) {
     CancelFlag cancel = Cancellation::FlagOf(info.Length() > 3 ? info[3] : env.Undefined());
     Napi::Function on_progress;
     if (info.Length() > 4 && info[4].IsFunction()) on_progress = info[4].As<Napi::Function>();
-    auto * worker = new LoadWorker(env, model, path, use_gpu, threads, cancel, on_progress);
+    auto * worker = new ProjectorLoadWorker(env, model, path, use_gpu, threads, cancel, on_progress);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;
