@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// The stagebeam command line. Exit codes: 0 ok, 1 runtime error, 2 usage error, 130 interrupted.
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Command, CommanderError } from "commander";
+import { AbortError, StagebeamError } from "../errors.js";
+import { registerDemo } from "./demo.js";
+import { registerInfo } from "./info.js";
+import { registerPull } from "./pull.js";
+import { registerRun } from "./run.js";
+import { UsageError } from "./usage-error.js";
+
+const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), "..", "..", "package.json"), "utf8")) as { version: string };
+
+async function main(argv: string[]): Promise<number> {
+  const controller = new AbortController();
+  // Ctrl-C aborts the running work cleanly (sequences freed, partial downloads kept); a second one exits.
+  process.once("SIGINT", () => {
+    controller.abort();
+    process.once("SIGINT", () => process.exit(130));
+  });
+
+  const program = new Command("stagebeam")
+    .description("Staged reasoning and stage-level beam search for local vision-language models")
+    .version(pkg.version)
+    .option("--verbose", "show stack traces of errors")
+    .exitOverride()
+    .showHelpAfterError("(run with --help for usage)");
+  registerRun(program, controller.signal);
+  registerInfo(program, controller.signal);
+  registerPull(program, controller.signal);
+  registerDemo(program, controller.signal);
+  for (const command of program.commands) command.exitOverride();
+
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return ["commander.helpDisplayed", "commander.version", "commander.help"].includes(error.code) ? 0 : 2;
+    }
+    const verbose = program.opts().verbose || argv.includes("--verbose");
+    if (error instanceof UsageError) {
+      process.stderr.write(`stagebeam: ${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof AbortError || controller.signal.aborted) {
+      process.stderr.write("\nstagebeam: interrupted\n");
+      return 130;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    const code = error instanceof StagebeamError ? ` [${error.code}]` : "";
+    process.stderr.write(`stagebeam: error${code}: ${message.split("\n")[0]}\n`);
+    if (verbose && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv);
