@@ -12,6 +12,8 @@ export function nativeLibraries() {
   if (!existsSync(bin)) return [];
   return readdirSync(bin)
     .filter((name) => /\.(so|dylib|dll)$/.test(name))
+    // llama.cpp's common library is built only for the reference tools (peers); the addon does not use it
+    .filter((name) => !name.includes("llama-common"))
     .sort()
     .map((name) => join(bin, name));
 }
