@@ -11,6 +11,9 @@ export function liveView(term: Terminal): (event: ReasonEvent) => void {
   return (event) => {
     if (!term.interactive) return;
     switch (event.type) {
+      case "prompt":
+        term.status(event.images ? "encoding the image and the question…" : "evaluating the question…");
+        break;
       case "stage-start":
         ({ kind, candidates: total } = event);
         done = 0;

@@ -26,7 +26,17 @@ async function main(argv: string[]): Promise<number> {
     .version(pkg.version)
     .option("--verbose", "show stack traces of errors")
     .exitOverride()
-    .showHelpAfterError("(run with --help for usage)");
+    .showHelpAfterError("(run with --help for usage)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ stagebeam demo                                       # a tiny random-weight model, no download
+  $ stagebeam run -m model.gguf --projector mmproj.gguf --image photo.jpg "What is unusual here?"
+  $ stagebeam run -m model.gguf --projector mmproj.gguf --image photo.jpg --strategy stage-beam --width 4 --json "…"
+  $ stagebeam info model.gguf --projector mmproj.gguf
+  $ stagebeam pull hf:OWNER/REPO/FILE.gguf`,
+    );
   registerRun(program, controller.signal);
   registerInfo(program, controller.signal);
   registerPull(program, controller.signal);

@@ -76,6 +76,8 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 
 /** Typed events of a running search, in order. Candidate numbers are ids in the result's tree. */
 export type ReasonEvent =
+  /** The question (and its image, if any) is being evaluated — or found in the prefix cache. */
+  | { type: "prompt"; images: number }
   | { type: "stage-start"; kind: CandidateKind; candidates: number; round: number }
   | {
       type: "candidate-token";

@@ -47,6 +47,7 @@ export class SearchRun {
   /** The user turn (image first, then the question), rendered with the model's chat template. */
   questionInput(): PromptInput {
     const { image, question } = this.options;
+    this.emit({ type: "prompt", images: image === undefined ? 0 : 1 });
     const prompt = this.engine.applyChatTemplate([
       { role: "user", content: image === undefined ? question : [{ type: "image" }, { type: "text", text: question }] },
     ]);

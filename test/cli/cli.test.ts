@@ -107,7 +107,9 @@ test("demo runs the whole pipeline on a tiny random-weight model", () => {
 });
 
 test("--help shows examples", () => {
-  const r = stagebeam(["run", "--help"]);
-  expect(r.status).toBe(0);
-  expect(r.stdout).toContain("Examples:");
+  for (const args of [["--help"], ["run", "--help"], ["pull", "--help"]]) {
+    const r = stagebeam(args);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("Example");
+  }
 });
