@@ -18,6 +18,7 @@
 // Environment: CC/CXX pick the compiler; STAGEBEAM_CMAKE_ARGS adds CMake options, e.g.
 // "-DGGML_CUDA=ON" or "-DGGML_VULKAN=ON"; STAGEBEAM_BUILD_JOBS sets the parallelism.
 import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -67,27 +68,48 @@ export function cmakeOptions(compiler) {
   return options;
 }
 
+/**
+ * The options a configured build directory disagrees with. cmake-js applies -D options only when it
+ * configures, and `cmake-js build` configures only a fresh directory, so changed options (--peers
+ * after a plain install, another STAGEBEAM_CMAKE_ARGS) need an explicit reconfigure.
+ */
+function staleOptions(buildDir, defines) {
+  const cache = join(buildDir, "CMakeCache.txt");
+  if (!existsSync(cache)) return [];
+  const text = readFileSync(cache, "utf8");
+  return Object.entries(defines).filter(([key, value]) => {
+    const line = text.match(new RegExp(`^${key}:[A-Z]+=(.*)$`, "m"));
+    return !line || line[1] !== String(value);
+  });
+}
+
 function main() {
   fetchLlama();
   const compiler = pickCompiler();
   const options = cmakeOptions(compiler);
-  const extra = (process.env.STAGEBEAM_CMAKE_ARGS ?? "").split(/\s+/).filter(Boolean);
+  for (const option of (process.env.STAGEBEAM_CMAKE_ARGS ?? "").split(/\s+/).filter(Boolean)) {
+    const [key, ...value] = option.replace(/^-D/, "").split("=");
+    options[key] = value.join("=");
+  }
   const jobs = process.env.STAGEBEAM_BUILD_JOBS ?? String(availableParallelism());
   const cmakeJs = join(root, "node_modules", "cmake-js", "bin", "cmake-js");
-  const cliArgs = [
-    cmakeJs, "build",
-    "--directory", root,
-    "--out", join(root, "build-llama"),
-    "--parallel", jobs,
-    "--log-level", "warn",
-    ...Object.entries(options).map(([key, value]) => `--CD${key}=${value}`),
-    ...extra.map((option) => `--CD${option.replace(/^-D/, "")}`),
-  ];
-  console.error(`stagebeam: building llama.cpp with ${compiler.cxx ?? "the default compiler"} (${jobs} jobs)`);
+  const buildDir = join(root, "build-llama");
+  const common = ["--directory", root, "--out", buildDir, "--log-level", "warn", ...Object.entries(options).map(([k, v]) => `--CD${k}=${v}`)];
   // ccache keys on paths unless told the project root: with it, a fresh clone elsewhere (CI) reuses
   // the objects of an earlier build on the same machine.
   const env = { ...process.env, CCACHE_BASEDIR: process.env.CCACHE_BASEDIR ?? root };
-  execFileSync(process.execPath, cliArgs, { cwd: root, stdio: "inherit", env });
+  const run = (args) => execFileSync(process.execPath, [cmakeJs, ...args], { cwd: root, stdio: "inherit", env });
+  // The reference tools, once built, stay: a plain build after a test run should not reconfigure them away.
+  if (options.STAGEBEAM_BUILD_PEERS === "OFF" && staleOptions(buildDir, { STAGEBEAM_BUILD_PEERS: "ON" }).length === 0 && existsSync(join(buildDir, "CMakeCache.txt"))) {
+    options.STAGEBEAM_BUILD_PEERS = "ON";
+  }
+  const stale = staleOptions(buildDir, options);
+  if (stale.length > 0) {
+    console.error(`stagebeam: reconfiguring llama.cpp (${stale.map(([k, v]) => `${k}=${v}`).join(", ")})`);
+    run(["configure", ...common]);
+  }
+  console.error(`stagebeam: building llama.cpp with ${compiler.cxx ?? "the default compiler"} (${jobs} jobs)`);
+  run(["build", ...common, "--parallel", jobs]);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
