@@ -16,6 +16,7 @@
         "native/log_capture.cpp",
         "native/model.cpp",
         "native/projector.cpp",
+        "native/quantize.cpp",
         "native/sampler.cpp"
       ],
       "include_dirs": [

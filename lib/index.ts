@@ -21,4 +21,5 @@ export type { ReasonOptions, ReasonEvent, StrategyName, ForceStructure, JudgeMod
 export type { ReasonResult, CandidateRecord, JudgementRecord, ReasonCounts } from "./reasoning/trace.js";
 export { STAGES, parseStage, parseAnswer, stageGrammar, type Stage } from "./reasoning/stages.js";
 export { backendDevices } from "./native.js";
+export { quantizeModel, type QuantizationType } from "./quantize.js";
 export type * from "./engine/types.js";

@@ -152,6 +152,7 @@ export interface NativeAddon {
     ): Promise<NativeProjector>;
   };
   loadBackends(dir: string): NativeDevice[];
+  quantize(input: string, output: string, options: { type?: string; threads?: number }): Promise<void>;
   systemInfo(): string;
   maxSequences(): number;
 }

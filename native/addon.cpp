@@ -1,6 +1,7 @@
 // Module entry: registers the native classes and the process-wide llama.cpp set-up.
 //
-// Exports: Model, Context, Sampler, Cancellation, Projector, loadBackends(dir), systemInfo(), maxSequences().
+// Exports: Model, Context, Sampler, Cancellation, Projector, loadBackends(dir), systemInfo(), maxSequences(),
+// quantize(input, output, options).
 #include <napi.h>
 
 #include <mutex>
@@ -18,6 +19,7 @@
 #include "log_capture.h"
 #include "model.h"
 #include "projector.h"
+#include "quantize.h"
 #include "sampler.h"
 
 namespace stagebeam {
@@ -96,6 +98,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("loadBackends", Napi::Function::New<LoadBackends>(env, "loadBackends"));
     exports.Set("systemInfo", Napi::Function::New<SystemInfo>(env, "systemInfo"));
     exports.Set("maxSequences", Napi::Function::New<MaxSequences>(env, "maxSequences"));
+    exports.Set("quantize", Napi::Function::New<Quantize>(env, "quantize"));
     return exports;
 }
 

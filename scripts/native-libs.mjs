@@ -11,9 +11,9 @@ const bin = join(dirname(fileURLToPath(import.meta.url)), "..", "build-llama", "
 export function nativeLibraries() {
   if (!existsSync(bin)) return [];
   return readdirSync(bin)
-    .filter((name) => /\.(so|dylib|dll)$/.test(name))
-    // llama.cpp's common library is built only for the reference tools (peers); the addon does not use it
-    .filter((name) => !name.includes("llama-common"))
+    // llama, mtmd and ggml with its backends — not the libraries of llama.cpp's own tools (llama-common,
+    // the bench implementations), which are built only as references for tests and benchmarks.
+    .filter((name) => /^(lib)?(llama|mtmd|ggml(-[\w.-]+)?)\.(so|dylib|dll)$/.test(name))
     .sort()
     .map((name) => join(bin, name));
 }
