@@ -1,0 +1,33 @@
+// The peers' side: llama.cpp's own llama-bench and llama-batched-bench, built from the same llama.cpp
+// with the same CMake options as the addon (npm run build:peers).
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+
+export function peerPath(root, name) {
+  const path = join(root, "build-llama", "bin", name);
+  return existsSync(path) ? path : null;
+}
+
+/** llama-bench's mean tokens/s for a prompt (`-p`) or generation (`-n`) test. */
+export function llamaBench(bin, model, { prompt = 0, gen = 0, threads, reps }) {
+  const out = execFileSync(bin, ["-m", model, "-p", String(prompt), "-n", String(gen), "-t", String(threads), "-r", String(reps), "-o", "json"], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  const rows = JSON.parse(out);
+  return rows.find((r) => r.n_prompt === prompt && r.n_gen === gen).avg_ts;
+}
+
+/** llama-batched-bench's total time (T s) for one shared prefix and `branches` continuations. */
+export function batchedBench(bin, model, { prefix, gen, branches, threads }) {
+  const out = execFileSync(
+    bin,
+    ["-m", model, "-c", String(prefix + branches * gen + 256), "-npp", String(prefix), "-ntg", String(gen), "-npl", String(branches), "-pps", "-kvu", "-t", String(threads), "-tb", String(threads)],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
+  );
+  const row = out.split("\n").find((line) => /^\|\s*\d+\s*\|/.test(line));
+  if (!row) throw new Error("llama-batched-bench printed no result row");
+  const cells = row.split("|").map((c) => c.trim()).filter(Boolean);
+  return Number(cells[8]); // | PP | TG | B | N_KV | T_PP s | S_PP t/s | T_TG s | S_TG t/s | T s | S t/s |
+}
