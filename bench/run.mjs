@@ -3,11 +3,11 @@
 // Writes bench/results/latest.md and latest.json (with --smoke: smoke.md/json, a tiny model and one
 // repetition, which npm test runs so the harness cannot rot).
 //
-// Implemented rows: prompt processing and decoding vs llama-bench, branching vs llama-batched-bench.
-// Not yet: the realistic 1B-shaped models, image encode vs llama-mtmd-cli, node-llama-cpp, the
-// stage-beam width sweep and memory (listed in the results as not run).
+// Implemented rows: prompt processing and decoding vs llama-bench, branching vs llama-batched-bench, on
+// Llama-3.2-1B-shaped random-weight models at Q4_0 and Q8_0. Not yet: image encode vs llama-mtmd-cli,
+// node-llama-cpp, the stage-beam width sweep and memory (listed in the results as not run).
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,12 +25,47 @@ const reps = smoke ? 1 : Number(process.env.BENCH_REPS ?? 3);
 const threads = Number(process.env.BENCH_THREADS ?? (smoke ? 1 : availableParallelism()));
 const sizes = smoke ? { prompt: 64, gen: 16, prefix: 128, branchGen: 16, branches: 4 } : { prompt: 512, gen: 128, prefix: 1024, branchGen: 64, branches: 4 };
 
-function models() {
+/**
+ * The models compared. Smoke: the tiny test llama at Q8_0. Full: Llama-3.2-1B-shaped (2048 wide, 16
+ * layers, 32 heads / 8 KV heads, FFN 8192, the 128256-token Llama 3 vocabulary, tied embeddings) with
+ * random weights — speed does not depend on trained values — at Q4_0 and Q8_0. Cached in bench/.models.
+ */
+async function models() {
   const dir = join(root, "bench", ".models");
   mkdirSync(dir, { recursive: true });
-  const f32 = join(dir, "tiny-llama-f32.gguf");
-  if (!existsSync(f32)) writeTinyLlama(f32, { vocabPath: join(root, "llama.cpp", "models", "ggml-vocab-llama-spm.gguf"), seed: 42 });
-  return { dir, f32, q8: join(dir, "tiny-llama-q8_0.gguf") };
+  const make = async (name, shape, types) => {
+    const f32 = join(dir, `${name}-f32.gguf`);
+    const out = types.map((type) => ({ type, path: join(dir, `${name}-${type}.gguf`) }));
+    if (out.every((o) => existsSync(o.path))) return out;
+    if (!existsSync(f32)) {
+      console.error(`bench: writing ${f32} …`);
+      writeTinyLlama(`${f32}.partial`, { seed: 42, ...shape });
+      renameSync(`${f32}.partial`, f32);
+    }
+    for (const o of out) {
+      if (existsSync(o.path)) continue;
+      console.error(`bench: quantizing to ${o.type} …`);
+      await quantizeModel({ input: f32, output: o.path, type: o.type });
+    }
+    if (!smoke) rmSync(f32); // several GB; the quantized models are what is kept
+    return out;
+  };
+  if (smoke) return make("tiny-llama", { vocabPath: join(root, "llama.cpp", "models", "ggml-vocab-llama-spm.gguf") }, ["q8_0"]);
+  return make(
+    "llama-3.2-1b-shaped",
+    {
+      vocabPath: join(root, "llama.cpp", "models", "ggml-vocab-llama-bpe.gguf"),
+      embeddingSize: 2048,
+      layers: 16,
+      heads: 32,
+      kvHeads: 8,
+      feedForwardSize: 8192,
+      contextLength: 131072,
+      tieEmbeddings: true,
+      name: "Llama-3.2-1B-shaped (random weights)",
+    },
+    ["q4_0", "q8_0"],
+  );
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -58,35 +93,35 @@ function machine() {
 }
 
 async function main() {
-  const m = models();
-  if (!existsSync(m.q8)) await quantizeModel({ input: m.f32, output: m.q8, type: "q8_0" });
   const bench = peerPath(root, "llama-bench");
   const batched = peerPath(root, "llama-batched-bench");
-  const model = await loadModel({ path: m.q8 });
   const rows = [];
   const row = (name, unit, higherIsBetter, target, ours, peer, peerName, note) => {
     const ratio = peer ? (higherIsBetter ? ours.median / peer.median : peer.median / ours.median) : null;
     const judged = !smoke && ratio !== null && target !== null;
     rows.push({ name, unit, ours, peer, peerName, ratio, target, met: judged ? ratio >= target : null, note });
   };
-  try {
-    // warm-up: page in weights, start threadpools
-    await promptSpeed(model, { n: sizes.prompt, threads });
+  const quantized = await models();
+  for (const { type, path } of quantized) {
+    const model = await loadModel({ path });
+    const tag = type.toUpperCase();
+    try {
+      await promptSpeed(model, { n: sizes.prompt, threads }); // warm-up: page the weights in
+      const pp = stats(await repeat(reps, () => promptSpeed(model, { n: sizes.prompt, threads })));
+      const ppPeer = bench ? stats([llamaBench(bench, path, { prompt: sizes.prompt, threads, reps })]) : null;
+      row(`${tag} prompt processing, ${sizes.prompt} tokens`, "tok/s", true, 0.97, pp, ppPeer, "llama-bench", bench ? "" : "llama-bench not built: npm run build:peers");
 
-    const pp = stats(await repeat(reps, () => promptSpeed(model, { n: sizes.prompt, threads })));
-    const ppPeer = bench ? stats([llamaBench(bench, m.q8, { prompt: sizes.prompt, threads, reps })]) : null;
-    row(`prompt processing, ${sizes.prompt} tokens`, "tok/s", true, 0.97, pp, ppPeer, "llama-bench", bench ? "" : "llama-bench not built: npm run build:peers");
+      const tg = stats(await repeat(reps, () => decodeSpeed(model, { n: sizes.gen, threads })));
+      const tgPeer = bench ? stats([llamaBench(bench, path, { gen: sizes.gen, threads, reps })]) : null;
+      row(`${tag} decode, ${sizes.gen} tokens`, "tok/s", true, 0.97, tg, tgPeer, "llama-bench", bench ? "" : "llama-bench not built");
 
-    const tg = stats(await repeat(reps, () => decodeSpeed(model, { n: sizes.gen, threads })));
-    const tgPeer = bench ? stats([llamaBench(bench, m.q8, { gen: sizes.gen, threads, reps })]) : null;
-    row(`decode, ${sizes.gen} tokens`, "tok/s", true, 0.97, tg, tgPeer, "llama-bench", bench ? "" : "llama-bench not built");
-
-    const shape = { prefix: sizes.prefix, gen: sizes.branchGen, branches: sizes.branches, threads };
-    const br = stats(await repeat(reps, () => branchingTime(model, shape)));
-    const brPeer = batched ? stats(await repeat(reps, async () => batchedBench(batched, m.q8, shape))) : null;
-    row(`branching: ${shape.branches} × ${shape.gen} tokens from a shared ${shape.prefix}-token prefix`, "s", false, 0.97, br, brPeer, "llama-batched-bench -pps -kvu", batched ? "" : "llama-batched-bench not built");
-  } finally {
-    await model.dispose();
+      const shape = { prefix: sizes.prefix, gen: sizes.branchGen, branches: sizes.branches, threads };
+      const br = stats(await repeat(reps, () => branchingTime(model, shape)));
+      const brPeer = batched ? stats(await repeat(reps, async () => batchedBench(batched, path, shape))) : null;
+      row(`${tag} branching: ${shape.branches} × ${shape.gen} tokens from a shared ${shape.prefix}-token prefix`, "s", false, 0.97, br, brPeer, "llama-batched-bench -pps -kvu", batched ? "" : "llama-batched-bench not built");
+    } finally {
+      await model.dispose();
+    }
   }
   for (const name of [
     "image encode + eval vs llama-mtmd-cli",
@@ -97,7 +132,13 @@ async function main() {
     rows.push({ name, unit: "", ours: null, peer: null, peerName: "", ratio: null, target: null, met: null, note: "not run: not implemented in the harness yet" });
   }
 
-  const result = { smoke, model: smoke ? "tiny llama (64 wide, 2 layers), Q8_0, random weights" : "tiny llama Q8_0 (the 1B-shaped models are not generated yet)", machine: machine(), reps, rows };
+  const result = {
+    smoke,
+    model: smoke ? "tiny llama (64 wide, 2 layers), Q8_0, random weights" : "Llama-3.2-1B-shaped (2048 wide, 16 layers, 32/8 heads, FFN 8192, 128256-token vocabulary), random weights, Q4_0 and Q8_0",
+    machine: machine(),
+    reps,
+    rows,
+  };
   const base = join(root, "bench", "results", smoke ? "smoke" : "latest");
   mkdirSync(dirname(base), { recursive: true });
   writeFileSync(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`);

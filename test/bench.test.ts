@@ -12,7 +12,7 @@ test("npm run bench -- --smoke measures ours and llama.cpp's tools and writes th
   expect(result.smoke).toBe(true);
   expect(result.machine.llamaCpp).toContain("80fb11ac73e6");
   const measured = result.rows.filter((r: { ours: unknown }) => r.ours !== null);
-  expect(measured.map((r: { name: string }) => r.name.split(",")[0].split(":")[0])).toEqual(["prompt processing", "decode", "branching"]);
+  expect(measured.map((r: { name: string }) => r.name.split(",")[0].split(":")[0])).toEqual(["Q8_0 prompt processing", "Q8_0 decode", "Q8_0 branching"]);
   for (const r of measured) {
     expect(r.ours.median).toBeGreaterThan(0);
     expect(r.peer.median).toBeGreaterThan(0); // llama-bench / llama-batched-bench ran

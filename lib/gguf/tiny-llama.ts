@@ -19,6 +19,8 @@ export interface TinyLlamaOptions {
   kvHeads?: number;
   feedForwardSize?: number;
   contextLength?: number;
+  /** Output projection shares the token embedding (as Llama 3.2 1B): no output.weight tensor. */
+  tieEmbeddings?: boolean;
   /** Jinja chat template stored as tokenizer.chat_template (default: a Llama-2 style [INST] template). */
   chatTemplate?: string | null;
   name?: string;
@@ -72,7 +74,9 @@ export function writeTinyLlama(path: string, options: TinyLlamaOptions): void {
   if (template === null) kv.delete("tokenizer.chat_template");
   else kv.set("tokenizer.chat_template", gguf.str(template));
 
-  const uniform = (dims: number[], scale: number): Float32Array => {
+  // Values are made when each tensor is written (lazily), in writing order, so the seed gives the same
+  // file and a model of several GB never sits in memory whole.
+  const uniform = (dims: number[], scale: number) => (): Float32Array => {
     const n = dims.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
     for (let i = 0; i < n; i++) data[i] = (random() * 2 - 1) * scale;
@@ -87,7 +91,7 @@ export function writeTinyLlama(path: string, options: TinyLlamaOptions): void {
   const tensors: GgufTensor[] = [
     { name: "token_embd.weight", dims: [nEmbd, nVocab], data: uniform([nEmbd, nVocab], 1) },
     { name: "output_norm.weight", dims: [nEmbd], data: ones(nEmbd) },
-    { name: "output.weight", dims: [nEmbd, nVocab], data: uniform([nEmbd, nVocab], 0.3) },
+    ...(options.tieEmbeddings ? [] : [{ name: "output.weight", dims: [nEmbd, nVocab], data: uniform([nEmbd, nVocab], 0.3) }]),
   ];
   for (let i = 0; i < nLayer; i++) {
     const blk = `blk.${i}`;

@@ -7,7 +7,9 @@ export interface GgufTensor {
   name: string;
   /** ggml order: dims[0] is the fastest-varying (row length). */
   dims: number[];
-  data: Float32Array;
+  /** The values, or a function making them when the tensor is written (so a model of several GB is
+   *  never in memory at once). */
+  data: Float32Array | (() => Float32Array);
 }
 
 class ByteSink {
@@ -89,7 +91,7 @@ export function writeGguf(path: string, kv: Map<string, GgufValue>, tensors: Ggu
   const offsets: number[] = [];
   for (const t of tensors) {
     const elements = t.dims.reduce((a, b) => a * b, 1);
-    if (elements !== t.data.length) throw new Error(`tensor ${t.name}: dims ${t.dims} do not match ${t.data.length} values`);
+    if (typeof t.data !== "function" && elements !== t.data.length) throw new Error(`tensor ${t.name}: dims ${t.dims} do not match ${t.data.length} values`);
     head.str(t.name);
     head.u32(t.dims.length);
     for (const d of t.dims) head.u64(d);
@@ -106,8 +108,10 @@ export function writeGguf(path: string, kv: Map<string, GgufValue>, tensors: Ggu
     let written = 0;
     tensors.forEach((t, i) => {
       if (offsets[i]! > written) writeSync(fd, Buffer.alloc(offsets[i]! - written));
-      const bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-      writeSync(fd, bytes);
+      const data = typeof t.data === "function" ? t.data() : t.data;
+      if (data.length !== t.dims.reduce((a, b) => a * b, 1)) throw new Error(`tensor ${t.name}: dims ${t.dims} do not match ${data.length} values`);
+      const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      for (let at = 0; at < bytes.length; at += 1 << 30) writeSync(fd, bytes.subarray(at, Math.min(bytes.length, at + (1 << 30))));
       written = offsets[i]! + bytes.length;
     });
     if (offset > written) writeSync(fd, Buffer.alloc(offset - written));
