@@ -84,15 +84,30 @@ void DecodeWorker::ReadOutput(int32_t batch_index, size_t output_index) {
     if (!logits) throw NativeError("INTERNAL", "llama.cpp returned no logits for an output token");
     const int32_t n_vocab = llama_vocab_n_tokens(h.model->vocab);
 
-    // log-softmax normaliser over the model's raw distribution
-    float max_logit = -std::numeric_limits<float>::infinity();
-    for (int32_t t = 0; t < n_vocab; ++t) max_logit = std::max(max_logit, logits[t]);
-    double sum = 0.0;
-    for (int32_t t = 0; t < n_vocab; ++t) sum += std::exp(static_cast<double>(logits[t] - max_logit));
+    // log-softmax normaliser over the model's raw distribution. Single-precision exponentials (the
+    // terms are <= 1) summed in four float lanes and then in double: this runs once per output over
+    // the whole vocabulary, so it is on the per-token path.
+    int32_t argmax = 0;
+    for (int32_t t = 1; t < n_vocab; ++t) {
+        if (logits[t] > logits[argmax]) argmax = t;
+    }
+    const float max_logit = logits[argmax];
+    float lanes[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    int32_t t = 0;
+    for (; t + 4 <= n_vocab; t += 4) {
+        for (int k = 0; k < 4; ++k) lanes[k] += std::exp(logits[t + k] - max_logit);
+    }
+    double sum = static_cast<double>(lanes[0]) + lanes[1] + lanes[2] + lanes[3];
+    for (; t < n_vocab; ++t) sum += std::exp(logits[t] - max_logit);
     const float log_z = max_logit + static_cast<float>(std::log(sum));
 
     const auto & sampler = request_.samplers[output_index];
-    if (sampler) {
+    if (sampler && sampler->greedy_only) {
+        // What llama.cpp's greedy sampler would pick (the first maximum), without the candidate array.
+        llama_sampler_accept(sampler->chain, argmax);
+        out_tokens_[output_index] = argmax;
+        out_logprobs_[output_index] = logits[argmax] - log_z;
+    } else if (sampler) {
         candidates_.resize(n_vocab);
         for (int32_t t = 0; t < n_vocab; ++t) candidates_[t] = llama_token_data{t, logits[t], 0.0f};
         llama_token_data_array cur_p = {candidates_.data(), candidates_.size(), -1, false};

@@ -59,8 +59,11 @@ struct ContextHandle {
 struct SamplerHandle {
     std::shared_ptr<ModelHandle> model;  // grammar samplers point into the model's vocabulary
     llama_sampler * chain = nullptr;
+    // The chain is only greedy (no bias, penalty or grammar): the token is the argmax of the logits and
+    // the chain needs no candidate array — the common case of judges and greedy runs, per token.
+    bool greedy_only = false;
 
-    SamplerHandle(std::shared_ptr<ModelHandle> m, llama_sampler * s) : model(std::move(m)), chain(s) {}
+    SamplerHandle(std::shared_ptr<ModelHandle> m, llama_sampler * s, bool greedy = false) : model(std::move(m)), chain(s), greedy_only(greedy) {}
     ~SamplerHandle() {
         if (chain) llama_sampler_free(chain);
     }

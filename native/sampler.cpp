@@ -16,7 +16,7 @@ namespace {
 
 // Builds the chain in llama.cpp's usual order: logit bias, penalties, grammar, then truncation
 // (top-k, top-p, min-p), temperature and a seeded draw; temperature <= 0 means greedy.
-llama_sampler * BuildChain(Napi::Env env, const ModelHandle & model, const Napi::Object & o) {
+llama_sampler * BuildChain(Napi::Env env, const ModelHandle & model, const Napi::Object & o, bool * greedy_only) {
     using namespace arguments;
     const int32_t n_vocab = llama_vocab_n_tokens(model.vocab);
     const double temperature = Number(o, "temperature", 0.0, 0.0, 1e6);
@@ -83,6 +83,7 @@ llama_sampler * BuildChain(Napi::Env env, const ModelHandle & model, const Napi:
     }
     if (temperature <= 0.0) {
         llama_sampler_chain_add(chain, llama_sampler_init_greedy());
+        *greedy_only = llama_sampler_chain_n(chain) == 1;
         return chain;
     }
     if (top_k > 0) llama_sampler_chain_add(chain, llama_sampler_init_top_k(static_cast<int32_t>(top_k)));
@@ -114,7 +115,9 @@ Sampler::Sampler(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Sampler>(in
     if (info.Length() < 1) Throw(env, "INVALID_ARGUMENT", "new Sampler(model, options)");
     auto model = Model::Unwrap(info[0])->Handle(env);
     Napi::Object options = arguments::ObjectOr(info, 1);
-    handle_ = std::make_shared<SamplerHandle>(model, BuildChain(env, *model, options));
+    bool greedy_only = false;
+    llama_sampler * chain = BuildChain(env, *model, options, &greedy_only);
+    handle_ = std::make_shared<SamplerHandle>(model, chain, greedy_only);
 }
 
 std::shared_ptr<SamplerHandle> Sampler::HandleOf(Napi::Value value) {
@@ -132,7 +135,7 @@ Napi::Value Sampler::Clone(const Napi::CallbackInfo & info) {
     auto h = HandleOf(Value());
     llama_sampler * copy = llama_sampler_clone(h->chain);
     if (!copy) Throw(env, "INTERNAL", "llama.cpp could not clone this sampler");
-    return NewWrapped(Data(env).sampler, env, std::make_shared<SamplerHandle>(h->model, copy));
+    return NewWrapped(Data(env).sampler, env, std::make_shared<SamplerHandle>(h->model, copy, h->greedy_only));
 }
 
 // accept(tokens: Int32Array): advance penalties and grammar over tokens that were placed rather than
