@@ -46,6 +46,26 @@ export async function decodeSpeed(model, { n, threads }) {
 }
 
 /**
+ * An image into an empty sequence: preprocessing, the projector's encode and the decode of its
+ * embeddings (the image row; llama-mtmd-cli reports encode + decode). Seconds, on a warm context.
+ */
+export async function imageTime(model, { image, threads }) {
+  const context = await model.createContext({ contextSize: 2048, sequences: 1, batchSize: 2048, ubatchSize: 2048, threads });
+  try {
+    const prompt = { prompt: model.projector.marker, images: [image] };
+    const warm = context.createSequence();
+    await warm.evaluate(prompt);
+    await warm.dispose();
+    const s = context.createSequence();
+    const t0 = performance.now();
+    await s.evaluate(prompt);
+    return (performance.now() - t0) / 1000;
+  } finally {
+    await context.dispose();
+  }
+}
+
+/**
  * Branching: one prefill of `prefix` tokens, `branches` forks, `gen` tokens each, one batch per step
  * (llama-batched-bench -npp prefix -ntg gen -npl branches -pps -kvu). Seconds, end to end.
  */

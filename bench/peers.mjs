@@ -1,6 +1,6 @@
 // The peers' side: llama.cpp's own llama-bench and llama-batched-bench, built from the same llama.cpp
 // with the same CMake options as the addon (npm run build:peers).
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 
@@ -17,6 +17,21 @@ export function llamaBench(bin, model, { prompt = 0, gen = 0, threads, reps }) {
   });
   const rows = JSON.parse(out);
   return rows.find((r) => r.n_prompt === prompt && r.n_gen === gen).avg_ts;
+}
+
+/** llama-mtmd-cli's own timing of one image: encode + decode of the embeddings, seconds. */
+export function mtmdCliImage(bin, model, projector, { image, threads }) {
+  const run = spawnSync(bin, ["-m", model, "--mmproj", projector, "--image", image, "-p", "x", "-n", "1", "--temp", "0", "-t", String(threads), "-v"], {
+    encoding: "utf8",
+    maxBuffer: 1 << 28,
+  });
+  if (run.status !== 0) throw new Error(`llama-mtmd-cli failed: ${run.stderr.split("\n").slice(-3).join(" ")}`);
+  const out = run.stdout + run.stderr;
+  const encodes = [...out.matchAll(/encoding done in (\d+) ms/g)];
+  const decodes = [...out.matchAll(/image decoded \(batch \d+\/\d+\) in (\d+) ms/g)];
+  if (encodes.length === 0 || decodes.length === 0) throw new Error("llama-mtmd-cli printed no image timings");
+  // whole milliseconds: the tiny smoke projector can round to 0
+  return [...encodes, ...decodes].reduce((s, m) => s + Number(m[1]), 0) / 1000;
 }
 
 /** llama-batched-bench's total time (T s) for one shared prefix and `branches` continuations. */

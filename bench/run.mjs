@@ -3,18 +3,21 @@
 // Writes bench/results/latest.md and latest.json (with --smoke: smoke.md/json, a tiny model and one
 // repetition, which npm test runs so the harness cannot rot).
 //
-// Implemented rows: prompt processing and decoding vs llama-bench, branching vs llama-batched-bench, on
-// Llama-3.2-1B-shaped random-weight models at Q4_0 and Q8_0. Not yet: image encode vs llama-mtmd-cli,
-// node-llama-cpp, the stage-beam width sweep and memory (listed in the results as not run).
+// Implemented rows: image encode + decode vs llama-mtmd-cli (CLIP-ViT-L/14-336-shaped projector),
+// prompt processing and decoding vs llama-bench, branching vs llama-batched-bench, on Llama-3.2-1B-shaped
+// random-weight models at Q4_0 and Q8_0. Not yet: node-llama-cpp, the stage-beam width sweep and memory
+// (listed in the results as not run).
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadModel, quantizeModel } from "../dist/index.js";
+import { writeTinyClip } from "../dist/gguf/tiny-clip.js";
 import { writeTinyLlama } from "../dist/gguf/tiny-llama.js";
-import { branchingTime, decodeSpeed, promptSpeed } from "./measure.mjs";
-import { batchedBench, llamaBench, peerPath } from "./peers.mjs";
+import { writeBmp } from "./image.mjs";
+import { branchingTime, decodeSpeed, imageTime, promptSpeed } from "./measure.mjs";
+import { batchedBench, llamaBench, mtmdCliImage, peerPath } from "./peers.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = new Set(process.argv.slice(2));
@@ -68,6 +71,26 @@ async function models() {
   );
 }
 
+/**
+ * The projector and image of the image row. Smoke: the tiny LLaVA-style mmproj and a 56-pixel image.
+ * Full: CLIP-ViT-L/14-336-shaped (1024 wide, 24 layers, 16 heads, FFN 4096, 577 positions) with the
+ * LLaVA mlp projector into the 2048-wide text model, F32, and a 336-pixel image.
+ */
+function vision() {
+  const dir = join(root, "bench", ".models");
+  const projector = join(dir, smoke ? "tiny-mmproj.gguf" : "clip-vit-l-14-336-shaped-mmproj-f32.gguf");
+  if (!existsSync(projector)) {
+    console.error(`bench: writing ${projector} …`);
+    const shape = smoke
+      ? { textEmbeddingSize: 64 }
+      : { textEmbeddingSize: 2048, embeddingSize: 1024, layers: 24, heads: 16, feedForwardSize: 4096, imageSize: 336, patchSize: 14 };
+    writeTinyClip(`${projector}.partial`, { seed: 7, ...shape });
+    renameSync(`${projector}.partial`, projector);
+  }
+  const size = smoke ? 56 : 336;
+  return { projector, image: writeBmp(join(dir, `image-${size}.bmp`), size, size), size };
+}
+
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const stats = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), runs: xs.length });
 
@@ -102,6 +125,28 @@ async function main() {
     rows.push({ name, unit, ours, peer, peerName, ratio, target, met: judged ? ratio >= target : null, note });
   };
   const quantized = await models();
+  const mtmdCli = peerPath(root, "llama-mtmd-cli");
+  const v = vision();
+  {
+    const { path } = quantized[0];
+    const model = await loadModel({ path, projector: v.projector });
+    try {
+      const ours = stats(await repeat(reps, () => imageTime(model, { image: v.image, threads })));
+      const peer = mtmdCli ? stats(await repeat(reps, async () => mtmdCliImage(mtmdCli, path, v.projector, { image: v.image, threads }))) : null;
+      row(
+        `image encode + decode, ${v.size} px (${smoke ? "tiny mmproj" : "CLIP-ViT-L/14-336-shaped mlp mmproj"})`,
+        "s",
+        false,
+        0.97,
+        ours,
+        peer,
+        "llama-mtmd-cli",
+        mtmdCli ? "ours includes the image's preprocessing; mtmd-cli's own timing excludes it" : "llama-mtmd-cli not built",
+      );
+    } finally {
+      await model.dispose();
+    }
+  }
   for (const { type, path } of quantized) {
     const model = await loadModel({ path });
     const tag = type.toUpperCase();
@@ -124,7 +169,6 @@ async function main() {
     }
   }
   for (const name of [
-    "image encode + eval vs llama-mtmd-cli",
     "decode and branching vs node-llama-cpp@3.21.1",
     "stage-beam widths 1, 2, 4, 8 vs single and vs unforked search",
     "memory: peak RSS and KV cells at width 4 vs 1",

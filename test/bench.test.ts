@@ -12,11 +12,18 @@ test("npm run bench -- --smoke measures ours and llama.cpp's tools and writes th
   expect(result.smoke).toBe(true);
   expect(result.machine.llamaCpp).toContain("80fb11ac73e6");
   const measured = result.rows.filter((r: { ours: unknown }) => r.ours !== null);
-  expect(measured.map((r: { name: string }) => r.name.split(",")[0].split(":")[0])).toEqual(["Q8_0 prompt processing", "Q8_0 decode", "Q8_0 branching"]);
+  expect(measured.map((r: { name: string }) => r.name.split(",")[0].split(":")[0])).toEqual([
+    "image encode + decode",
+    "Q8_0 prompt processing",
+    "Q8_0 decode",
+    "Q8_0 branching",
+  ]);
   for (const r of measured) {
     expect(r.ours.median).toBeGreaterThan(0);
-    expect(r.peer.median).toBeGreaterThan(0); // llama-bench / llama-batched-bench ran
-    expect(r.ratio).toBeGreaterThan(0);
+    // llama-bench / llama-batched-bench / llama-mtmd-cli ran (mtmd-cli reports whole milliseconds, which
+    // the tiny projector can round to 0)
+    expect(r.peer.median).toBeGreaterThanOrEqual(0);
+    expect(r.ratio).not.toBeNull();
   }
   const md = readFileSync(join(repoRoot, "bench", "results", "smoke.md"), "utf8");
   expect(md).toContain("| row | ours | peer | ratio | target | met | note |");
