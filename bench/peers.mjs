@@ -1,7 +1,7 @@
 // The peers' side: llama.cpp's own llama-bench and llama-batched-bench, built from the same llama.cpp
 // with the same CMake options as the addon (npm run build:peers).
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export function peerPath(root, name) {
@@ -32,6 +32,27 @@ export function mtmdCliImage(bin, model, projector, { image, threads }) {
   if (encodes.length === 0 || decodes.length === 0) throw new Error("llama-mtmd-cli printed no image timings");
   // whole milliseconds: the tiny smoke projector can round to 0
   return [...encodes, ...decodes].reduce((s, m) => s + Number(m[1]), 0) / 1000;
+}
+
+/**
+ * node-llama-cpp@3.21.1 from the registry with its prebuilt CPU binary, installed into bench/.peers only
+ * (not a dependency of the package), and measured in a process of its own.
+ */
+export function nodeLlamaCpp(root, model, { threads, gen, prefix, branchGen, branches }) {
+  const dir = join(root, "bench", ".peers");
+  if (!existsSync(join(dir, "node_modules", "node-llama-cpp"))) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "package.json"), '{"name":"stagebeam-bench-peers","private":true,"type":"module"}\n');
+    execFileSync("npm", ["install", "--no-audit", "--no-fund", "--omit=optional", "node-llama-cpp@3.21.1", `@node-llama-cpp/${process.platform}-${process.arch}@3.21.1`], {
+      cwd: dir,
+      stdio: "ignore",
+    });
+  }
+  const out = execFileSync(process.execPath, [join(root, "bench", "node-llama-cpp.mjs"), model, ...[threads, gen, prefix, branchGen, branches].map(String)], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  return JSON.parse(out.trim().split("\n").pop());
 }
 
 /** llama-batched-bench's total time (T s) for one shared prefix and `branches` continuations. */

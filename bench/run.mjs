@@ -5,8 +5,8 @@
 //
 // Implemented rows: image encode + decode vs llama-mtmd-cli (CLIP-ViT-L/14-336-shaped projector),
 // prompt processing and decoding vs llama-bench, branching vs llama-batched-bench, on Llama-3.2-1B-shaped
-// random-weight models at Q4_0 and Q8_0. Not yet: node-llama-cpp, the stage-beam width sweep and memory
-// (listed in the results as not run).
+// random-weight models at Q4_0 and Q8_0, and decode and branching vs node-llama-cpp 3.21.1. Not yet: the
+// stage-beam width sweep and memory (listed in the results as not run).
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, availableParallelism } from "node:os";
@@ -17,7 +17,7 @@ import { writeTinyClip } from "../dist/gguf/tiny-clip.js";
 import { writeTinyLlama } from "../dist/gguf/tiny-llama.js";
 import { writeBmp } from "./image.mjs";
 import { branchingTime, decodeSpeed, imageTime, promptSpeed } from "./measure.mjs";
-import { batchedBench, llamaBench, mtmdCliImage, peerPath } from "./peers.mjs";
+import { batchedBench, llamaBench, mtmdCliImage, nodeLlamaCpp, peerPath } from "./peers.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = new Set(process.argv.slice(2));
@@ -164,12 +164,28 @@ async function main() {
       const br = stats(await repeat(reps, () => branchingTime(model, shape)));
       const brPeer = batched ? stats(await repeat(reps, async () => batchedBench(batched, path, shape))) : null;
       row(`${tag} branching: ${shape.branches} × ${shape.gen} tokens from a shared ${shape.prefix}-token prefix`, "s", false, 0.97, br, brPeer, "llama-batched-bench -pps -kvu", batched ? "" : "llama-batched-bench not built");
+
+      // node-llama-cpp: measured in full runs only (it is installed from the registry on first use)
+      if (!smoke) {
+        const nlc = await repeat(reps, async () => nodeLlamaCpp(root, path, { threads, gen: sizes.gen, prefix: sizes.prefix, branchGen: sizes.branchGen, branches: sizes.branches }));
+        row(`${tag} decode, ${sizes.gen} tokens`, "tok/s", true, 1.0, tg, stats(nlc.map((x) => x.decode)), "node-llama-cpp 3.21.1", "");
+        row(
+          `${tag} branching (as above; node-llama-cpp has no fork: each sequence evaluates the prefix)`,
+          "s",
+          false,
+          2.7,
+          br,
+          stats(nlc.map((x) => x.branching)),
+          "node-llama-cpp 3.21.1",
+          "",
+        );
+      }
     } finally {
       await model.dispose();
     }
   }
+  if (smoke) rows.push({ name: "decode and branching vs node-llama-cpp@3.21.1", unit: "", ours: null, peer: null, peerName: "", ratio: null, target: null, met: null, note: "not run in smoke mode" });
   for (const name of [
-    "decode and branching vs node-llama-cpp@3.21.1",
     "stage-beam widths 1, 2, 4, 8 vs single and vs unforked search",
     "memory: peak RSS and KV cells at width 4 vs 1",
   ]) {
