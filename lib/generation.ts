@@ -4,7 +4,7 @@ import { throwIfAborted } from "./abort.js";
 import type { DecodeItem, TokenLogprob } from "./batch-scheduler.js";
 import type { Context } from "./context.js";
 import { InvalidArgumentError, StagebeamError } from "./errors.js";
-import { runLocked } from "./mutex.js";
+import { lockAll } from "./mutex.js";
 import { createSampler, type SamplingOptions } from "./sampling.js";
 import { assertDistinct, type Sequence } from "./sequence.js";
 import { StopDetector } from "./stop-detector.js";
@@ -118,7 +118,7 @@ async function* run(
   }
 
   // Hold every sequence's lock for the whole run (taken in id order, so concurrent calls cannot deadlock).
-  const release = await acquireAll(sequences);
+  const release = await lockAll(sequences.map((s) => ({ key: s.id, mutex: s.lock })));
   try {
     throwIfAborted(signal);
     const live: Live[] = [];
@@ -206,20 +206,4 @@ async function* run(
     entry.result.stopReason = reason;
     if (stop !== undefined) entry.result.stop = stop;
   }
-}
-
-async function acquireAll(sequences: Sequence[]): Promise<() => void> {
-  let release!: () => void;
-  const held = new Promise<void>((resolve) => (release = resolve));
-  let ready!: () => void;
-  const acquired = new Promise<void>((resolve) => (ready = resolve));
-  void runLocked(
-    sequences.map((s) => ({ key: s.id, mutex: s.lock })),
-    async () => {
-      ready();
-      await held;
-    },
-  );
-  await acquired;
-  return release;
 }

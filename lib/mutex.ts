@@ -22,14 +22,15 @@ export class Mutex {
   }
 }
 
-/** Holds several locks at once, taken in a fixed order (by key) so two callers cannot deadlock. */
-export async function runLocked<T>(locks: { key: number; mutex: Mutex }[], body: () => Promise<T>): Promise<T> {
+/**
+ * Takes several locks, in a fixed order (by key) so two callers cannot deadlock; resolves with one
+ * function releasing them all.
+ */
+export async function lockAll(locks: { key: number; mutex: Mutex }[]): Promise<() => void> {
   const ordered = [...locks].sort((a, b) => a.key - b.key);
   const releases: (() => void)[] = [];
-  try {
-    for (const lock of ordered) releases.push(await lock.mutex.acquire());
-    return await body();
-  } finally {
+  for (const lock of ordered) releases.push(await lock.mutex.acquire());
+  return () => {
     for (const release of releases.reverse()) release();
-  }
+  };
 }

@@ -82,7 +82,7 @@ export class Sequence implements EngineSequence {
 
   /** Replaces the sampler (e.g. a new temperature or seed). Takes effect at the next generation. */
   setSampling(options: SamplingOptions): void {
-    this.#checkLive();
+    this.checkLive();
     const sampler = createSampler(this.context.model.native, options);
     this.state.sampler.dispose();
     this.state.sampler = sampler;
@@ -101,7 +101,7 @@ export class Sequence implements EngineSequence {
   }
 
   async #evaluateMedia(input: readonly PromptPart[] | MarkedPrompt, options: EvaluateOptions): Promise<EvaluateResult> {
-    this.#checkLive();
+    this.checkLive();
     throwIfAborted(options.signal);
     const prepared = await preparePrompt(this.context.model, input, {
       addSpecial: (options.addSpecial ?? true) && this.state.tokens.length === 0 && this.state.nPast === 0,
@@ -154,7 +154,7 @@ export class Sequence implements EngineSequence {
 
   /** @internal */
   async evaluateLocked(input: string | readonly number[], options: EvaluateOptions): Promise<EvaluateResult> {
-    this.#checkLive();
+    this.checkLive();
     throwIfAborted(options.signal);
     const added =
       typeof input === "string"
@@ -200,7 +200,7 @@ export class Sequence implements EngineSequence {
    */
   fork(): Promise<Sequence> {
     return this.lock.run(() => {
-      this.#checkLive();
+      this.checkLive();
       return this.context.forkSequence(this);
     });
   }
@@ -212,14 +212,10 @@ export class Sequence implements EngineSequence {
     return this.lock.run(() => this.context.releaseSequence(this));
   }
 
-  #checkLive(): void {
+  /** @internal throws DISPOSED for a disposed sequence or context */
+  checkLive(): void {
     if (this.#disposed) throw new DisposedError("DISPOSED", `sequence ${this.id} has been disposed`);
     if (this.context.disposed) throw new DisposedError("DISPOSED", "the context has been disposed");
-  }
-
-  /** @internal */
-  checkLive(): void {
-    this.#checkLive();
   }
 }
 

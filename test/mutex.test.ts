@@ -1,5 +1,5 @@
 import { expect, test } from "vitest";
-import { Mutex, runLocked } from "../lib/mutex.js";
+import { lockAll, Mutex } from "../lib/mutex.js";
 
 const tick = () => new Promise((r) => setTimeout(r, 1));
 
@@ -24,12 +24,16 @@ test("a failing holder releases the lock", async () => {
   await expect(m.run(() => 5)).resolves.toBe(5);
 });
 
-test("runLocked takes locks in key order, so opposite orders do not deadlock", async () => {
+test("lockAll takes locks in key order, so opposite orders do not deadlock", async () => {
   const a = { key: 1, mutex: new Mutex() };
   const b = { key: 2, mutex: new Mutex() };
-  const results = await Promise.all([
-    runLocked([a, b], async () => (await tick(), "ab")),
-    runLocked([b, a], async () => (await tick(), "ba")),
-  ]);
-  expect(results).toEqual(["ab", "ba"]);
+  const holding = async (locks: typeof a[], name: string) => {
+    const release = await lockAll(locks);
+    await tick();
+    release();
+    return name;
+  };
+  expect(await Promise.all([holding([a, b], "ab"), holding([b, a], "ba")])).toEqual(["ab", "ba"]);
+  // released: both can be taken again
+  (await lockAll([a, b]))();
 });

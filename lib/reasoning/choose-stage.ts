@@ -2,7 +2,7 @@
 // per step) and keep one by the tournament. If none is well formed, sample once more, then take the
 // candidate with the best mean token logprob (the reference had no answer to this).
 import type { EngineSequence } from "../engine/types.js";
-import type { Candidate, SearchRun } from "./search.js";
+import { bestByMeanLogprob, type Candidate, type SearchRun } from "./search.js";
 import type { Stage } from "./stages.js";
 import { tournament } from "./tournament.js";
 
@@ -26,7 +26,7 @@ export async function chooseStage(run: SearchRun, prefix: EngineSequence, stage:
     const retry = await run.sample(prefix, width, { kind: stage, round: round + 1 });
     winner = await tournament(run, stage, retry, { ...judged, round: round + 1 });
     if (!winner) {
-      const best = retry.reduce((a, c) => (c.record.meanLogprob > a.record.meanLogprob ? c : a));
+      const best = bestByMeanLogprob(retry);
       await run.release(...retry.filter((c) => c !== best).map((c) => c.sequence));
       best.record.won = true;
       run.problems.push(`no well-formed ${stage} candidate after resampling: kept the best by mean logprob`);

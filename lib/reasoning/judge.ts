@@ -5,7 +5,7 @@
 // batch.
 import type { EngineSequence } from "../engine/types.js";
 import { FORCED_CHOICE_PREFIX, FORCED_VERDICT_PREFIX, pairwisePrompt, parseChoice, parseVerdict, reasoningCheckPrompt } from "./judge-prompts.js";
-import type { Candidate, SearchRun } from "./search.js";
+import { bestByMeanLogprob, type Candidate, type SearchRun } from "./search.js";
 import { deriveSeed } from "./seeds.js";
 import type { CandidateKind } from "./trace.js";
 
@@ -52,17 +52,13 @@ export async function judgePairs(run: SearchRun, kind: CandidateKind, matches: M
       const raw = results[i]!.text;
       const choice = parseChoice(raw);
       // Unparseable: the reference counted it as a win for 2; we fall back to mean token logprob.
-      const winner = choice === null ? byMeanLogprob(m) : choice === 0 ? m.first : m.second;
+      const winner = choice === null ? bestByMeanLogprob([m.first, m.second]) : choice === 0 ? m.first : m.second;
       record(run, kind, m, winner, raw, choice === null);
       return winner;
     });
   } finally {
     await run.release(...sequences);
   }
-}
-
-function byMeanLogprob(m: Match): Candidate {
-  return m.first.record.meanLogprob >= m.second.record.meanLogprob ? m.first : m.second;
 }
 
 function record(run: SearchRun, kind: CandidateKind, m: Match, winner: Candidate, raw: string, fellBack: boolean): void {

@@ -14,6 +14,11 @@ export interface Candidate {
   sequence: EngineSequence;
 }
 
+/** The candidate with the best mean token logprob (the first on a tie): the fallback when judging cannot decide. */
+export function bestByMeanLogprob(candidates: readonly Candidate[]): Candidate {
+  return candidates.reduce((best, c) => (c.record.meanLogprob > best.record.meanLogprob ? c : best));
+}
+
 export interface SampleOptions {
   kind: CandidateKind;
   round?: number;

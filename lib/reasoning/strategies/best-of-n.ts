@@ -2,7 +2,7 @@
 // "which better answers the question" criterion. Without structure forcing each answer is one
 // generation up to </CONCLUSION>; with forcing, the N answers advance stage by stage, together.
 import type { EngineSequence } from "../../engine/types.js";
-import type { Candidate, SearchRun } from "../search.js";
+import { bestByMeanLogprob, type Candidate, type SearchRun } from "../search.js";
 import { closeTag, parseAnswer, STAGES } from "../stages.js";
 import { tournament } from "../tournament.js";
 import type { StrategyOutcome } from "./strategy.js";
@@ -46,7 +46,7 @@ export async function bestOfN(run: SearchRun): Promise<StrategyOutcome> {
   }
   let winner = await tournament(run, "ANSWER", answers, { round: 0 });
   if (!winner) {
-    winner = answers.reduce((a, c) => (c.record.meanLogprob > a.record.meanLogprob ? c : a));
+    winner = bestByMeanLogprob(answers);
     run.problems.push("no complete well-formed answer: kept the best by mean logprob");
   }
   await run.release(...answers.map((a) => a.sequence));

@@ -3,7 +3,7 @@
 // a number ("3.14") is no sentence end: a stop needs the dot followed by a space or a line break.
 // With structure forcing, each stage is opened by prefill and closed after `SENTENCES_PER_STAGE`
 // sentences if the model has not closed it itself.
-import type { Candidate, SearchRun } from "../search.js";
+import { bestByMeanLogprob, type Candidate, type SearchRun } from "../search.js";
 import { closeTag, parseAnswer, STAGES, stageOpening } from "../stages.js";
 import { tournament } from "../tournament.js";
 import type { StrategyOutcome } from "./strategy.js";
@@ -51,8 +51,7 @@ export async function sentenceBeam(run: SearchRun): Promise<StrategyOutcome> {
       parseAs: null,
     });
     const winner: Candidate =
-      (await tournament(run, "SENTENCE", candidates, { round: step, hint: text })) ??
-      candidates.reduce((a, c) => (c.record.meanLogprob > a.record.meanLogprob ? c : a));
+      (await tournament(run, "SENTENCE", candidates, { round: step, hint: text })) ?? bestByMeanLogprob(candidates);
     await run.release(prefix, ...candidates.filter((c) => c !== winner).map((c) => c.sequence));
     prefix = winner.sequence;
     text += winner.record.text;
