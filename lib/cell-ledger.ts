@@ -9,9 +9,19 @@ export class CellLedger {
   readonly #refs: number[] = [];
   readonly #freeIds: number[] = [];
   #used = 0;
+  #peak = 0;
 
   get used(): number {
     return this.#used;
+  }
+
+  /** The most cells in use at once since the last resetPeak(). */
+  get peak(): number {
+    return this.#peak;
+  }
+
+  resetPeak(): void {
+    this.#peak = this.#used;
   }
 
   /** Cells held by one sequence (shared ones included). */
@@ -28,6 +38,7 @@ export class CellLedger {
       held.ids.push(id);
       held.positions.push(position);
     }
+    this.#peak = Math.max(this.#peak, this.#used);
   }
 
   copy(src: number, dst: number): void {

@@ -132,6 +132,15 @@ export class Context implements EngineContext<Sequence> {
     return this.ledger.used;
   }
 
+  /** The most KV cells in use at once since the context was made or resetPeakCells() was called. */
+  get peakUsedCells(): number {
+    return this.ledger.peak;
+  }
+
+  resetPeakCells(): void {
+    this.ledger.resetPeak();
+  }
+
   get freeCells(): number {
     return this.contextSize - this.ledger.used;
   }

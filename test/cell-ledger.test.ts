@@ -28,3 +28,17 @@ test("freed cell ids are reused", () => {
   ledger.add(3, [0]);
   expect(ledger.used).toBe(1);
 });
+
+test("the peak is the most cells in use at once since the last reset", () => {
+  const ledger = new CellLedger();
+  ledger.add(0, [0, 1, 2]);
+  ledger.copy(0, 1);
+  ledger.add(1, [3, 4]);
+  expect(ledger.peak).toBe(5); // a fork adds no cells
+  ledger.remove(1);
+  expect(ledger.peak).toBe(5);
+  ledger.resetPeak();
+  expect(ledger.peak).toBe(3);
+  ledger.add(0, [3]);
+  expect(ledger.peak).toBe(4);
+});

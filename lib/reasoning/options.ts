@@ -7,7 +7,8 @@ import type { CandidateKind } from "./trace.js";
 export type StrategyName = "single" | "best-of-n" | "sentence-beam" | "stage-beam" | "retrace";
 
 /** How the four-stage structure is obtained: the model writes the tags itself ("off", LLaVA-CoT), the
- *  opening tag of each stage is prefilled, or a grammar forces each stage's shape. */
+ *  opening tag of each stage is prefilled (and the closing tag too when a stage reaches its token budget),
+ *  or a grammar forces each stage's shape. */
 export type ForceStructure = "off" | "prefill" | "grammar";
 
 export type JudgeMode = "generate" | "logprob";
@@ -33,6 +34,14 @@ export interface ReasonOptions {
   maxJudgeTokens?: number;
   forceStructure?: ForceStructure;
   judge?: JudgeMode;
+  /**
+   * Forking (default): candidates fork the KV cache of their prefix and judges fork the cached image
+   * prefix, so the image and question are evaluated once. `false` turns that off — every candidate and
+   * every judge evaluates the image, the prompt and the stages before it afresh, as LLaVA-CoT's reference
+   * code does — for measuring what forking saves (the benchmark's baseline); the search is otherwise the
+   * same.
+   */
+  fork?: boolean;
   /** Balanced bracket with each round judged in one batch (default), or the reference's random knockout. */
   tournament?: "bracket" | "knockout";
   /** SWIRES (retrace): the scorer, and its schedule. */
@@ -62,6 +71,7 @@ export function resolveOptions(options: ReasonOptions): ResolvedOptions {
     maxStageTokens: 512,
     maxJudgeTokens: 128,
     forceStructure: "off",
+    fork: true,
     judge: "generate",
     tournament: "bracket",
     scorer: "mean-logprob",

@@ -1,6 +1,10 @@
 // The state of one search: the engine, the resolved options, the question prompt, the trace it builds,
 // and the two operations every strategy is made of — sample candidates from a prefix (forks generated
 // in one batch) and release sequences — so strategies stay short and read like the spec.
+//
+// With `fork: false` the same search runs without sharing anything: a prefix is only remembered as its
+// prompt and tokens, and every candidate and judge evaluates those afresh (image included), as the
+// reference code does. That switch lives here alone, so strategies do not know about it.
 import type { EngineContext, EngineSequence } from "../engine/types.js";
 import type { PromptInput } from "../prompt.js";
 import { withRoom } from "./room.js";
@@ -33,6 +37,15 @@ export interface SampleOptions {
 
 const isStage = (kind: CandidateKind): kind is Stage => kind !== "ANSWER" && kind !== "SENTENCE";
 
+/**
+ * With forking off: how to rebuild a sequence — its prompt, and how many of its tokens that prompt gave
+ * (null while the prompt is not evaluated in it: a root that candidates evaluate themselves).
+ */
+interface Origin {
+  input: PromptInput;
+  promptTokens: number | null;
+}
+
 export class SearchRun {
   readonly engine: EngineContext;
   readonly options: ResolvedOptions;
@@ -42,6 +55,7 @@ export class SearchRun {
   readonly stageMs: Partial<Record<CandidateKind, number>> = {};
   judgeCalls = 0;
   readonly #live = new Set<EngineSequence>();
+  readonly #origins = new WeakMap<EngineSequence, Origin>();
   #closed = false;
 
   constructor(engine: EngineContext, options: ResolvedOptions) {
@@ -60,16 +74,60 @@ export class SearchRun {
   }
 
   /**
-   * A sequence of `input`, forked from the context's prefix cache when it has one; tracked for cleanup.
-   * `remember: false` for one-off prompts (judges), which reuse cached prefixes without displacing them.
+   * The prefix a strategy samples candidates from (the question). With forking off nothing is evaluated
+   * here: each candidate evaluates the input itself.
+   */
+  async prefixFrom(input: PromptInput): Promise<EngineSequence> {
+    if (this.options.fork) return this.sequenceFrom(input);
+    const root = this.track(this.engine.createSequence());
+    this.#origins.set(root, { input, promptTokens: null });
+    return root;
+  }
+
+  /** Appends text to a prefix (forced tags between sampling steps). */
+  async append(prefix: EngineSequence, text: string): Promise<void> {
+    const origin = this.#origins.get(prefix);
+    if (origin && origin.promptTokens === null) {
+      await prefix.evaluate(origin.input, { signal: this.options.signal });
+      origin.promptTokens = prefix.tokens.length;
+    }
+    await prefix.evaluate(text, { signal: this.options.signal });
+  }
+
+  /**
+   * A sequence of `input`, forked from the context's prefix cache when it has one (and forking is on);
+   * tracked for cleanup. `remember: false` for one-off prompts (judges), which reuse cached prefixes
+   * without displacing them.
    */
   async sequenceFrom(input: PromptInput, remember = true): Promise<EngineSequence> {
     const sequence = await withRoom(
       this.engine,
-      () => this.engine.createSequenceFrom(input, { signal: this.options.signal, remember }),
+      () => (this.options.fork ? this.engine.createSequenceFrom(input, { signal: this.options.signal, remember }) : this.#evaluateAfresh(input, [])),
       async () => {},
     );
     return this.track(sequence);
+  }
+
+  /** A new sequence continuing `prefix`: a fork, or with forking off its prompt and tokens evaluated again. */
+  async #continuation(prefix: EngineSequence): Promise<EngineSequence> {
+    if (this.options.fork) return prefix.fork();
+    const origin = this.#origins.get(prefix)!;
+    return this.#evaluateAfresh(origin.input, origin.promptTokens === null ? [] : prefix.tokens.slice(origin.promptTokens));
+  }
+
+  async #evaluateAfresh(input: PromptInput, after: readonly number[]): Promise<EngineSequence> {
+    const sequence = this.engine.createSequence();
+    try {
+      await sequence.evaluate(input, { signal: this.options.signal });
+      const promptTokens = sequence.tokens.length;
+      // the exact tokens, not their text: what was generated is what is continued
+      if (after.length > 0) await sequence.evaluate(after, { signal: this.options.signal });
+      this.#origins.set(sequence, { input, promptTokens });
+      return sequence;
+    } catch (error) {
+      await sequence.dispose();
+      throw error;
+    }
   }
 
   track<S extends EngineSequence>(sequence: S): S {
@@ -126,19 +184,7 @@ export class SearchRun {
     const force = (o.force ?? stage !== null) && stage !== null ? options.forceStructure : "off";
     const started = Date.now();
 
-    // The forced opening tag is evaluated once per distinct prefix, on a base the candidates fork from.
-    const bases = new Map<EngineSequence, EngineSequence>();
-    for (const prefix of new Set(prefixes)) {
-      if (force !== "prefill") {
-        bases.set(prefix, prefix);
-        continue;
-      }
-      const base = tracked(await prefix.fork());
-      await base.evaluate(stageOpening(stage!), { signal: options.signal });
-      bases.set(prefix, base);
-    }
-    const forks = await Promise.all(prefixes.map((p) => bases.get(p)!.fork().then((s) => tracked(s))));
-    await this.release(...[...bases.entries()].filter(([p, b]) => p !== b).map(([, b]) => b));
+    const forks = options.fork ? await this.#forks(prefixes, force === "prefill" ? stage : null, tracked) : await this.#rebuilds(prefixes, force === "prefill" ? stage : null, tracked);
 
     // With a grammar, a stage's content is bounded in characters (4 per budgeted token) and the token
     // budget grows to fit that and the tags even at one character per token: a forced stage always closes.
@@ -171,9 +217,18 @@ export class SearchRun {
       this.emit({ type: "candidate-token", kind: o.kind, stage: tracker.current ?? stage, candidate: event.index, text: event.text });
     }
     const results = await generation.result();
+    // Prefilled structure: a stage cut off by its token budget is closed too, so it stays well formed.
+    const closings = await Promise.all(
+      results.map(async (r, i) => {
+        if (force !== "prefill" || r.stopReason !== "maxTokens") return "";
+        const closing = `${/\s$/.test(r.rawText) ? "" : " "}${closeTag(stage!)}`;
+        await forks[i]!.evaluate(closing, { signal: options.signal });
+        return closing;
+      }),
+    );
 
     const out = results.map((r, i): Candidate => {
-      const text = (force === "prefill" ? stageOpening(stage!) : "") + r.rawText;
+      const text = (force === "prefill" ? stageOpening(stage!) : "") + r.rawText + closings[i];
       const parsed = stage ? parseStage(text, stage) : { content: r.text.trim(), wellFormed: r.text.trim().length > 0, problem: "empty" };
       const record: CandidateRecord = {
         id: this.candidates.length,
@@ -187,6 +242,7 @@ export class SearchRun {
         meanLogprob: r.logprobs.length ? r.logprobs.reduce((a, b) => a + b, 0) / r.logprobs.length : -Infinity,
         valid: parsed.wellFormed,
         ...(parsed.wellFormed ? {} : { problem: parsed.problem }),
+        ...(closings[i] ? { closedAtBudget: true } : {}),
         won: false,
       };
       this.candidates.push(record);
@@ -196,6 +252,34 @@ export class SearchRun {
     });
     this.stageMs[o.kind] = (this.stageMs[o.kind] ?? 0) + (Date.now() - started);
     return out;
+  }
+
+  /** Forks of each prefix; a prefilled opening tag is evaluated once per distinct prefix, on a base the candidates fork from. */
+  async #forks(prefixes: EngineSequence[], prefill: Stage | null, tracked: <S extends EngineSequence>(s: S) => S): Promise<EngineSequence[]> {
+    const bases = new Map<EngineSequence, EngineSequence>();
+    for (const prefix of new Set(prefixes)) {
+      if (prefill === null) {
+        bases.set(prefix, prefix);
+        continue;
+      }
+      const base = tracked(await prefix.fork());
+      await base.evaluate(stageOpening(prefill), { signal: this.options.signal });
+      bases.set(prefix, base);
+    }
+    const forks = await Promise.all(prefixes.map((p) => bases.get(p)!.fork().then((s) => tracked(s))));
+    await this.release(...[...bases.entries()].filter(([p, b]) => p !== b).map(([, b]) => b));
+    return forks;
+  }
+
+  /** Forking off: each candidate evaluates its prefix's prompt and tokens (and the opening tag) itself. */
+  async #rebuilds(prefixes: EngineSequence[], prefill: Stage | null, tracked: <S extends EngineSequence>(s: S) => S): Promise<EngineSequence[]> {
+    return Promise.all(
+      prefixes.map(async (prefix) => {
+        const sequence = tracked(await this.#continuation(prefix));
+        if (prefill !== null) await sequence.evaluate(stageOpening(prefill), { signal: this.options.signal });
+        return sequence;
+      }),
+    );
   }
 
   emit(event: Parameters<NonNullable<ResolvedOptions["onEvent"]>>[0]): void {

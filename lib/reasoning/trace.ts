@@ -18,6 +18,8 @@ export interface CandidateRecord {
   meanLogprob: number;
   valid: boolean;
   problem?: string;
+  /** The stage reached its token budget and its closing tag was prefilled (forceStructure "prefill"). */
+  closedAtBudget?: boolean;
   score?: number;
   won: boolean;
 }

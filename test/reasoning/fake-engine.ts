@@ -46,6 +46,7 @@ export class FakeSequence implements EngineSequence {
   }
 
   async evaluate(input: PromptInput, options: { logprobs?: { probes?: readonly number[] } } = {}) {
+    if (typeof input === "object" && "images" in input) this.#engine.stats.imageEncodes += input.images.length;
     const text = typeof input === "string" ? input : Array.isArray(input) ? String.fromCharCode(...(input as number[])) : (input as { prompt: string }).prompt;
     this.text += text;
     if (!options.logprobs) return { tokens: [...text].map((c) => c.charCodeAt(0)) };
@@ -54,6 +55,7 @@ export class FakeSequence implements EngineSequence {
   }
 
   async fork(): Promise<FakeSequence> {
+    this.#engine.forks++;
     return new FakeSequence(this.#engine, this.text);
   }
 
@@ -69,6 +71,11 @@ export class FakeSequence implements EngineSequence {
 
 export class FakeEngine implements EngineContext<FakeSequence> {
   readonly live = new Set<FakeSequence>();
+  forks = 0;
+  /** createSequenceFrom() calls (where a real context would reuse its prefix cache). */
+  cacheLookups = 0;
+  /** The text of every generate request, in order. */
+  readonly requests: string[] = [];
   /** Every generate() call: how many sequences it advanced together. */
   readonly generateCalls: number[] = [];
   readonly stats = { promptTokens: 0, generatedTokens: 0, decodeCalls: 0, imageEncodes: 0, cachedItems: 0 };
@@ -86,6 +93,7 @@ export class FakeEngine implements EngineContext<FakeSequence> {
   }
 
   async createSequenceFrom(input: PromptInput): Promise<FakeSequence> {
+    this.cacheLookups++;
     const s = this.createSequence();
     await s.evaluate(input);
     return s;
@@ -112,20 +120,23 @@ export class FakeEngine implements EngineContext<FakeSequence> {
     const normalized = requests.map((r) => (r instanceof FakeSequence ? { ...options, sequence: r } : { ...options, ...r }));
     this.generateCalls.push(normalized.length);
     const results: GenerationResult<FakeSequence>[] = normalized.map((r) => {
+      this.requests.push(r.sequence.text);
       const replyOrText = this.script({ text: r.sequence.text, stop: r.stop ?? [], seed: r.sampling?.seed, grammar: r.sampling?.grammar });
       const reply = typeof replyOrText === "string" ? { text: replyOrText } : replyOrText;
       let raw = reply.text.slice(0, r.maxTokens ?? 256);
       let text = raw;
+      let stopReason: "stop" | "maxTokens" = reply.text.length > raw.length ? "maxTokens" : "stop";
       for (const stop of r.stop ?? []) {
         const at = raw.indexOf(stop);
         if (at >= 0) {
           raw = raw.slice(0, at + stop.length);
           text = raw.slice(0, at);
+          stopReason = "stop";
         }
       }
       r.sequence.text += raw;
       const tokens = [...raw].map((c) => c.charCodeAt(0));
-      return { sequence: r.sequence, tokens, logprobs: tokens.map(() => reply.logprob ?? -1), text, rawText: raw, stopReason: "stop" as const };
+      return { sequence: r.sequence, tokens, logprobs: tokens.map(() => reply.logprob ?? -1), text, rawText: raw, stopReason };
     });
     const events: GenerationEvent<FakeSequence>[] = results.map((r, index) => ({ index, sequence: r.sequence, token: 0, text: r.rawText, logprob: -1 }));
     return {

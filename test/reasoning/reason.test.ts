@@ -105,6 +105,52 @@ describe("stage-beam", () => {
   }, 60_000);
 });
 
+describe("forking off", () => {
+  test.each(["generate", "logprob"] as const)(
+    "with the %s judge: the same first stage as the forked search, the image encoded by every candidate and judge, nothing cached",
+    async (judge) => {
+      const options = { ...base, strategy: "stage-beam" as const, width: 2, judge };
+      const forkedContext = await newContext(false);
+      const forked = await model.reason({ ...options, context: forkedContext });
+      const unforkedContext = await newContext(false);
+      const unforked = await model.reason({ ...options, fork: false, context: unforkedContext });
+      // The first stage continues the same prompt evaluated the same way, so it is token for token the
+      // same. Later stages continue a winner whose tokens were decoded one at a time when forked but
+      // re-evaluated in one batch when not, which rounds differently (the search itself is the same:
+      // semantics.test.ts shows identical requests and trees on a scripted engine).
+      const summaries = (r: typeof forked) => r.tree.candidates.filter((c) => c.kind === "SUMMARY").map((c) => c.text);
+      expect(summaries(unforked)).toEqual(summaries(forked));
+      for (const stage of STAGES) expect(unforked.stages[stage].length).toBeGreaterThan(0);
+      expect(forked.counts.imageEncodes).toBe(1);
+      // per stage: 2 candidates and 1 pairwise judge (unless the reasoning check decided)
+      const pairwise = unforked.tree.judgements.filter((j) => j.type === "pairwise").length;
+      expect(unforked.counts.imageEncodes).toBe(4 * 2 + pairwise);
+      expect(unforked.counts.promptTokens).toBeGreaterThan(forked.counts.promptTokens);
+      expect(unforkedContext.prefixCache!.size).toBe(0); // nothing was cached or reused
+      expect(unforkedContext.stats.cachedItems).toBe(0);
+      expect(unforkedContext.usedCells).toBe(0);
+      await forkedContext.dispose();
+      await unforkedContext.dispose();
+    },
+    60_000,
+  );
+});
+
+describe("prefilled structure", () => {
+  test("stages that reach their token budget are closed: every candidate is well formed, judges run", async () => {
+    const context = await newContext();
+    const result = await model.reason({ ...base, forceStructure: "prefill", maxStageTokens: 6, strategy: "stage-beam", width: 2, judge: "logprob", context });
+    for (const c of result.tree.candidates) {
+      expect(c.valid, c.text).toBe(true);
+      expect(c.tokens).toBeLessThanOrEqual(6);
+    }
+    expect(result.tree.candidates.some((c) => c.closedAtBudget)).toBe(true);
+    for (const stage of STAGES) expect(result.text).toContain(`</${stage}>`);
+    expect(result.tree.judgements.filter((j) => j.type === "pairwise").length).toBeGreaterThan(0);
+    await context.dispose();
+  }, 60_000);
+});
+
 describe("services", () => {
   // Reproducible mode (shareBatches: false): the calls take turns, so concurrency cannot change a result.
   test("8 concurrent reason() calls on one context all complete, each equal to its solo run", async () => {

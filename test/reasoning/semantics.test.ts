@@ -85,6 +85,54 @@ describe("stage-beam", () => {
   });
 });
 
+describe("forking off (the reference's way, for measurement)", () => {
+  const image = Buffer.from("not decoded by the fake engine");
+
+  test("the same search: same requests, same tree; nothing forked or cached, the image evaluated by every candidate and judge", async () => {
+    const forked = new FakeEngine(scripted());
+    const unforked = new FakeEngine(scripted());
+    const a = await run(forked, { strategy: "stage-beam", width: 4, image });
+    const b = await run(unforked, { strategy: "stage-beam", width: 4, image, fork: false });
+    expect(unforked.requests).toEqual(forked.requests);
+    expect(b.tree).toEqual(a.tree);
+    expect(b.text).toBe(a.text);
+    // forked: the question once and the judges through createSequenceFrom, which a real context serves
+    // from its prefix cache (one image encode in all: reason.test.ts); this fake has no cache
+    expect(forked.stats.imageEncodes).toBe(1 + 4 * 3);
+    expect(forked.cacheLookups).toBe(1 + 4 * 3 + 4); // and the 4 text-only reasoning checks
+    expect(unforked.forks).toBe(0);
+    expect(unforked.cacheLookups).toBe(0);
+    // 4 candidates and 3 pairwise judges per stage see the image; the reasoning checks are text only
+    expect(unforked.stats.imageEncodes).toBe(4 * 4 + 4 * 3);
+    expect(unforked.live.size).toBe(0);
+  });
+
+  test("text appended to a prefix between steps is replayed by every candidate (sentence beam)", async () => {
+    const script: Script = (r) => (isPairwiseJudge(r) ? "I choose response 1" : isReasoningCheck(r) ? "correct" : "One step.");
+    const forked = new FakeEngine(script);
+    const unforked = new FakeEngine(script);
+    const a = await run(forked, { strategy: "sentence-beam", width: 2, image, forceStructure: "prefill" });
+    const b = await run(unforked, { strategy: "sentence-beam", width: 2, image, forceStructure: "prefill", fork: false });
+    expect(unforked.requests).toEqual(forked.requests);
+    expect(b.text).toBe(a.text);
+    expect(unforked.forks).toBe(0);
+  });
+});
+
+describe("prefilled structure", () => {
+  test("a stage cut off by its token budget is closed, so it stays well formed", async () => {
+    const engine = new FakeEngine(scripted({ candidate: (stage, n) => (stage === "CAPTION" ? `a long caption that runs on ${n}` : `x${n} </${stage}>`) }));
+    const result = await run(engine, { strategy: "stage-beam", width: 2, forceStructure: "prefill", maxStageTokens: 16 });
+    const captions = result.tree.candidates.filter((c) => c.kind === "CAPTION");
+    expect(captions.map((c) => [c.valid, c.closedAtBudget])).toEqual([[true, true], [true, true]]);
+    expect(captions[0]!.text).toBe("\n\n<CAPTION> a long caption t </CAPTION>");
+    expect(result.stages.CAPTION).toBe("a long caption t");
+    expect(result.tree.candidates.filter((c) => c.kind === "SUMMARY").every((c) => c.valid && !c.closedAtBudget)).toBe(true);
+    // the closing tag is in the winner's sequence: the next stage continues after it
+    expect(engine.requests.find((t) => t.includes("<REASONING>"))).toContain("a long caption t </CAPTION>\n\n<REASONING> ");
+  });
+});
+
 describe("the reasoning check before the pairwise judge", () => {
   const withVerdicts = (first: string, second: string, judge = "I choose response 2") =>
     new FakeEngine(

@@ -9,7 +9,7 @@ import type { StrategyOutcome } from "./strategy.js";
 
 export async function bestOfN(run: SearchRun): Promise<StrategyOutcome> {
   const { width, forceStructure, maxStageTokens } = run.options;
-  const question = await run.sequenceFrom(run.questionInput());
+  const question = await run.prefixFrom(run.questionInput());
   run.emit({ type: "stage-start", kind: "ANSWER", candidates: width, round: 0 });
   let answers: Candidate[];
   if (forceStructure === "off") {

@@ -16,7 +16,7 @@ interface Pooled {
 
 export async function retrace(run: SearchRun): Promise<StrategyOutcome> {
   const o = run.options.retrace;
-  const question = await run.sequenceFrom(run.questionInput());
+  const question = await run.prefixFrom(run.questionInput());
   const summary = await chooseStage(run, question, "SUMMARY", 1, {});
   await run.release(question);
   const base: StageTexts = { SUMMARY: summary.record.content };

@@ -19,7 +19,7 @@ export function sentenceEnd(text: string): number {
 
 export async function sentenceBeam(run: SearchRun): Promise<StrategyOutcome> {
   const { width, maxStageTokens, forceStructure } = run.options;
-  let prefix = await run.sequenceFrom(run.questionInput());
+  let prefix = await run.prefixFrom(run.questionInput());
   let text = "";
   const budget = maxStageTokens * STAGES.length;
   let used = 0;
@@ -30,14 +30,14 @@ export async function sentenceBeam(run: SearchRun): Promise<StrategyOutcome> {
     if (forced) {
       const open = [...STAGES].reverse().find((s) => text.includes(`<${s}>`));
       if (open && !text.includes(closeTag(open)) && inStage >= SENTENCES_PER_STAGE) {
-        await prefix.evaluate(` ${closeTag(open)}`, { signal: run.options.signal });
+        await run.append(prefix, ` ${closeTag(open)}`);
         text += ` ${closeTag(open)}`;
         if (open === "CONCLUSION") break;
       }
       const next = STAGES.find((s) => !text.includes(`<${s}>`));
       const previous = next ? STAGES[STAGES.indexOf(next) - 1] : undefined;
       if (next && (!previous || text.includes(closeTag(previous)))) {
-        await prefix.evaluate(stageOpening(next), { signal: run.options.signal });
+        await run.append(prefix, stageOpening(next));
         text += stageOpening(next);
         inStage = 0;
       }

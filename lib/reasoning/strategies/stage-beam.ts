@@ -7,7 +7,7 @@ import { STAGES } from "../stages.js";
 import type { StrategyOutcome } from "./strategy.js";
 
 export async function stageBeam(run: SearchRun, width = run.options.width): Promise<StrategyOutcome> {
-  let prefix = await run.sequenceFrom(run.questionInput());
+  let prefix = await run.prefixFrom(run.questionInput());
   const stages: StageTexts = {};
   let text = "";
   for (const stage of STAGES) {
