@@ -54,8 +54,10 @@ async function models() {
     return out;
   };
   if (smoke) return make("tiny-llama", { vocabPath: join(root, "llama.cpp", "models", "ggml-vocab-llama-spm.gguf") }, ["q8_0"]);
+  // "-r2": the revision of the writer's weights (r2: tied embeddings scaled so sampling is not stuck on
+  // one token); a changed revision makes the cached models stale.
   return make(
-    "llama-3.2-1b-shaped",
+    "llama-3.2-1b-shaped-r2",
     {
       vocabPath: join(root, "llama.cpp", "models", "ggml-vocab-llama-bpe.gguf"),
       embeddingSize: 2048,

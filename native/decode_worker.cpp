@@ -6,6 +6,8 @@
 #include <map>
 #include <numeric>
 #include <string>
+#include <thread>
+#include <unordered_set>
 
 #include "errors.h"
 #include "log_capture.h"
@@ -62,9 +64,48 @@ void DecodeWorker::Run() {
             std::string why = CapturedErrors();
             throw NativeError("DECODE_FAILED", "llama_decode failed with code " + std::to_string(rc) + (why.empty() ? "" : " (" + why + ")"));
         }
+        // Logit rows are fetched here, on this thread: llama_get_logits_ith may reorder outputs.
+        std::vector<Output> outputs;
         for (size_t i = 0; i < count; ++i) {
-            if (request_.outputs[start + i]) ReadOutput(static_cast<int32_t>(i), output_index++);
+            if (!request_.outputs[start + i]) continue;
+            const float * logits = llama_get_logits_ith(h.ctx, static_cast<int32_t>(i));
+            if (!logits) throw NativeError("INTERNAL", "llama.cpp returned no logits for an output token");
+            outputs.push_back({logits, output_index++});
         }
+        ReadOutputs(outputs);
+    }
+}
+
+void DecodeWorker::ReadOutputs(const std::vector<Output> & outputs) {
+    // Parallel only when every output has its own sampler (a sampler's state is not shared across threads).
+    std::unordered_set<const SamplerHandle *> seen;
+    bool distinct = true;
+    for (const Output & o : outputs) {
+        const SamplerHandle * s = request_.samplers[o.index].get();
+        if (s && !seen.insert(s).second) distinct = false;
+    }
+    const size_t n_threads = std::max<int32_t>(1, llama_n_threads(context_->ctx));
+    const size_t n_workers = distinct ? std::min(n_threads, outputs.size()) : 1;
+    if (scratch_.size() < std::max<size_t>(1, n_workers)) scratch_.resize(std::max<size_t>(1, n_workers));
+    if (n_workers <= 1) {
+        for (const Output & o : outputs) ReadOutput(o.logits, o.index, scratch_[0]);
+        return;
+    }
+    std::vector<std::exception_ptr> errors(n_workers);
+    auto work = [&](size_t w) {
+        try {
+            for (size_t j = w; j < outputs.size(); j += n_workers) ReadOutput(outputs[j].logits, outputs[j].index, scratch_[w]);
+        } catch (...) {
+            errors[w] = std::current_exception();
+        }
+    };
+    std::vector<std::thread> threads;
+    threads.reserve(n_workers - 1);
+    for (size_t w = 1; w < n_workers; ++w) threads.emplace_back(work, w);
+    work(0);
+    for (auto & t : threads) t.join();
+    for (auto & e : errors) {
+        if (e) std::rethrow_exception(e);
     }
 }
 
@@ -78,11 +119,8 @@ void DecodeWorker::Rollback() {
     for (auto [seq, pos] : first_position) llama_memory_seq_rm(mem, seq, pos, -1);
 }
 
-void DecodeWorker::ReadOutput(int32_t batch_index, size_t output_index) {
-    ContextHandle & h = *context_;
-    const float * logits = llama_get_logits_ith(h.ctx, batch_index);
-    if (!logits) throw NativeError("INTERNAL", "llama.cpp returned no logits for an output token");
-    const int32_t n_vocab = llama_vocab_n_tokens(h.model->vocab);
+void DecodeWorker::ReadOutput(const float * logits, size_t output_index, Scratch & scratch) {
+    const int32_t n_vocab = llama_vocab_n_tokens(context_->model->vocab);
 
     // log-softmax normaliser over the model's raw distribution. Single-precision exponentials (the
     // terms are <= 1) summed in four float lanes and then in double: this runs once per output over
@@ -108,9 +146,10 @@ void DecodeWorker::ReadOutput(int32_t batch_index, size_t output_index) {
         out_tokens_[output_index] = argmax;
         out_logprobs_[output_index] = logits[argmax] - log_z;
     } else if (sampler) {
-        candidates_.resize(n_vocab);
-        for (int32_t t = 0; t < n_vocab; ++t) candidates_[t] = llama_token_data{t, logits[t], 0.0f};
-        llama_token_data_array cur_p = {candidates_.data(), candidates_.size(), -1, false};
+        auto & candidates = scratch.candidates;
+        candidates.resize(n_vocab);
+        for (int32_t t = 0; t < n_vocab; ++t) candidates[t] = llama_token_data{t, logits[t], 0.0f};
+        llama_token_data_array cur_p = {candidates.data(), candidates.size(), -1, false};
         try {
             llama_sampler_apply(sampler->chain, &cur_p);
         } catch (const std::exception & error) {
@@ -132,13 +171,14 @@ void DecodeWorker::ReadOutput(int32_t batch_index, size_t output_index) {
 
     const int32_t k = request_.top_k;
     if (k > 0) {
-        order_.resize(n_vocab);
-        std::iota(order_.begin(), order_.end(), 0);
-        std::partial_sort(order_.begin(), order_.begin() + k, order_.end(),
+        auto & order = scratch.order;
+        order.resize(n_vocab);
+        std::iota(order.begin(), order.end(), 0);
+        std::partial_sort(order.begin(), order.begin() + k, order.end(),
                           [logits](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
         for (int32_t j = 0; j < k; ++j) {
-            out_top_tokens_[output_index * k + j] = order_[j];
-            out_top_logprobs_[output_index * k + j] = logits[order_[j]] - log_z;
+            out_top_tokens_[output_index * k + j] = order[j];
+            out_top_logprobs_[output_index * k + j] = logits[order[j]] - log_z;
         }
     }
     const size_t n_probes = request_.probes.size();

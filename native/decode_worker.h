@@ -5,6 +5,10 @@
 // Each token flagged as an output is sampled with the sampler given for it, if any, and reports the
 // chosen token's logprob, the top-k logprobs and the logprobs of the probe tokens.
 //
+// Outputs are read in parallel when a step carries several sequences (one sampler each): on a CPU the
+// per-token work outside llama_decode — softmax and top-p over the whole vocabulary — grows with the
+// number of candidates, and ggml's threads are idle meanwhile.
+//
 // Atomic: if any chunk fails or the call is cancelled, every token this call added to the KV cache is
 // removed again, so the JS side's view of each sequence stays true.
 #pragma once
@@ -40,13 +44,21 @@ class DecodeWorker : public ContextWorker {
   private:
     void Run();
     void Rollback();
-    void ReadOutput(int32_t batch_index, size_t output_index);
+    // Per reading thread, reused across outputs.
+    struct Scratch {
+        std::vector<llama_token_data> candidates;
+        std::vector<int32_t> order;
+    };
+    struct Output {
+        const float * logits;
+        size_t index;
+    };
+    void ReadOutputs(const std::vector<Output> & outputs);
+    void ReadOutput(const float * logits, size_t output_index, Scratch & scratch);
 
     DecodeRequest request_;
     size_t n_outputs_ = 0;
-    std::vector<float> row_;  // reused: logits of one output
-    std::vector<llama_token_data> candidates_;
-    std::vector<int32_t> order_;
+    std::vector<Scratch> scratch_;
 
     std::vector<int32_t> out_tokens_;
     std::vector<float> out_logprobs_;

@@ -85,6 +85,29 @@ describe("lockstep batches", () => {
     await Promise.all(sequences.map((s) => s.dispose()));
   });
 
+  test("outputs sampled on several threads (one per sequence) equal those sampled on one", async () => {
+    const prompts = ["Hello my name is", "The weather today", "In 1492, Columbus", "def fibonacci(n):", "Once upon a time"];
+    const run = async (threads: number) => {
+      const ctx = await model.createContext({ contextSize: 1024, sequences: 8, threads });
+      const sequences = await Promise.all(prompts.map(async (p) => {
+        const s = ctx.createSequence();
+        await s.evaluate(p);
+        return s;
+      }));
+      const results = await ctx
+        .generate(sequences.map((sequence, i) => ({ sequence, maxTokens: 24, topLogprobs: 3, sampling: { temperature: 0.9, topP: 0.95, seed: 100 + i } })))
+        .result();
+      await ctx.dispose();
+      return results;
+    };
+    const one = await run(1);
+    const four = await run(4);
+    four.forEach((r, i) => {
+      expect(r.tokens).toEqual(one[i]!.tokens);
+      r.logprobs.forEach((lp, j) => expect(Math.abs(lp - one[i]!.logprobs[j]!)).toBeLessThan(2e-3));
+    });
+  });
+
   test("per-request budgets: each sequence stops on its own", async () => {
     const a = await prompted("one two three");
     const b = await prompted("four five six");

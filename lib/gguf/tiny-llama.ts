@@ -89,7 +89,9 @@ export function writeTinyLlama(path: string, options: TinyLlamaOptions): void {
 
   const nEmbdKv = headDim * nHeadKv;
   const tensors: GgufTensor[] = [
-    { name: "token_embd.weight", dims: [nEmbd, nVocab], data: uniform([nEmbd, nVocab], 1) },
+    // Tied, the embeddings are the output projection too: scaled so logits spread about 2 nats whatever
+    // the width (at ±1 a 2048-wide model's logits spread ~26 nats and sampling always picks one token).
+    { name: "token_embd.weight", dims: [nEmbd, nVocab], data: uniform([nEmbd, nVocab], options.tieEmbeddings ? Math.sqrt(12 / nEmbd) : 1) },
     { name: "output_norm.weight", dims: [nEmbd], data: ones(nEmbd) },
     ...(options.tieEmbeddings ? [] : [{ name: "output.weight", dims: [nEmbd, nVocab], data: uniform([nEmbd, nVocab], 0.3) }]),
   ];

@@ -113,7 +113,13 @@ export async function checkReasonings(run: SearchRun, candidates: Candidate[], c
     run.engine.applyChatTemplate([{ role: "user", content: reasoningCheckPrompt(run.options.question, caption, c.record.content) }]),
   );
   const sequences = await Promise.all(inputs.map((input) => run.sequenceFrom(input, false)));
+  // Where a verdict is read by logprob (logprob mode, or an answer that does not parse): the check prompt
+  // itself in logprob mode; in generate mode a fork of it taken before the answer is written (free) —
+  // with forking off, a fresh prefill when needed.
+  let readers: EngineSequence[] | null = null;
   try {
+    if (run.options.judge === "logprob") readers = sequences;
+    else if (run.options.fork) readers = await Promise.all(sequences.map(async (s) => run.track(await s.fork())));
     let raws: (string | null)[] = toCheck.map(() => null);
     if (run.options.judge === "generate") {
       const results = await run.engine
@@ -136,10 +142,9 @@ export async function checkReasonings(run: SearchRun, candidates: Candidate[], c
       let verdict = parsed;
       let raw = raws[i] ?? "";
       if (verdict === null) {
-        // logprob mode, or an unparseable answer: read the verdict from a fresh prefill of the prompt
-        const fresh = await run.sequenceFrom(inputs[i]!, false);
-        const [pc, pi] = await choiceLogprobs(run, fresh, FORCED_VERDICT_PREFIX, ["correct", "incorrect"]);
-        await run.release(fresh);
+        const reader = readers?.[i] ?? (await run.sequenceFrom(inputs[i]!, false));
+        const [pc, pi] = await choiceLogprobs(run, reader, FORCED_VERDICT_PREFIX, ["correct", "incorrect"]);
+        if (!readers) await run.release(reader);
         verdict = pc! >= pi! ? "correct" : "incorrect";
         raw = `${raw ? `${raw}\n` : ""}${FORCED_VERDICT_PREFIX} … logprob(correct)=${pc!.toFixed(4)} logprob(incorrect)=${pi!.toFixed(4)}`;
       }
@@ -153,6 +158,6 @@ export async function checkReasonings(run: SearchRun, candidates: Candidate[], c
     run.judgeCalls += toCheck.length;
     return verdicts;
   } finally {
-    await run.release(...sequences);
+    await run.release(...sequences, ...(readers && readers !== sequences ? readers : []));
   }
 }

@@ -26,8 +26,8 @@ export const strategies: Record<StrategyName, (run: SearchRun) => Promise<Strate
 
 /**
  * The most sequences a search holds at once: the prefix, the candidates and a prefill base, the judges of
- * a round and the reasoning checks (stage-beam and the like); retrace keeps captions, reasonings and
- * their conclusions alive together.
+ * a round, and the reasoning checks with a fork each (stage-beam and the like); retrace keeps captions,
+ * reasonings and their conclusions alive together.
  */
 export function sequencesNeeded(o: ReturnType<typeof resolveOptions>): number {
   if (o.strategy === "retrace") {
@@ -35,7 +35,7 @@ export function sequencesNeeded(o: ReturnType<typeof resolveOptions>): number {
     return 3 + r.captions + r.keepCaptions * (1 + r.reasoningsPerCaption) * (r.maxRetraces + 1) + r.finalists;
   }
   const width = o.strategy === "single" ? 1 : o.width;
-  return 2 * width + Math.ceil(width / 2) + 3;
+  return 3 * width + 3;
 }
 
 export async function reason(engine: EngineContext, options: ReasonOptions): Promise<ReasonResult> {

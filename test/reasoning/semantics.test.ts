@@ -163,6 +163,16 @@ describe("the reasoning check before the pairwise judge", () => {
     expect(reasoningJudgements(result)).toHaveLength(1);
   });
 
+  test.each(["logprob", "generate"] as const)("in %s mode a verdict read by logprob does not evaluate the check's prompt again", async (judge) => {
+    // generate mode: the check's answer does not parse, so the verdict is read by logprob
+    const engine = new FakeEngine(scripted({ check: () => "hmm" }), (_text, option) => (option === "c" ? -0.1 : -3));
+    const result = await run(engine, { strategy: "stage-beam", width: 2, judge });
+    expect(result.tree.judgements.filter((j) => j.type === "reasoning-check").map((j) => j.verdict)).toEqual(["correct", "correct"]);
+    // the question, one pairwise judge per stage, the two checks: nothing more
+    expect(engine.cacheLookups).toBe(1 + 4 + 2);
+    expect(engine.live.size).toBe(0);
+  });
+
   test("'incorrect' is read from the last line only, case-insensitively", () => {
     expect(parseVerdict("This is not incorrect at all.\nCorrect")).toBe("correct");
     expect(parseVerdict("Looks correct at first.\nINCORRECT")).toBe("incorrect");
