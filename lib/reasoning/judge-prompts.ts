@@ -33,27 +33,36 @@ export const ANSWER_FORM = "Since [reason], I choose response [1/2].";
 /** What logprob mode writes for the judge before reading the choice. */
 export const FORCED_CHOICE_PREFIX = "I choose response";
 
-export function pairwisePrompt(kind: CandidateKind, question: string, first: string, second: string, hint?: string): string {
-  const c = criteria[kind];
-  return [
-    `You are judging two candidate responses to a question about the image. ${c.instruction}`,
-    `Question: ${question}`,
-    ...(hint ? [`Hint: ${hint}`] : []),
-    `Response 1: ${first}`,
-    `Response 2: ${second}`,
-    c.reminder,
-    `Answer in exactly this form: "${ANSWER_FORM}"`,
-  ].join("\n");
+/**
+ * A judge's message: `shared` is the lead every judge of the same stage writes alike (instruction,
+ * question, hint), so it can be evaluated once and forked; `text` is the whole message.
+ */
+export interface JudgePrompt {
+  text: string;
+  shared: string;
 }
 
-export function reasoningCheckPrompt(question: string, caption: string, reasoning: string): string {
-  return [
-    "The following description of an image is trusted and correct.",
-    `Description: ${caption}`,
-    `Question: ${question}`,
-    `Reasoning: ${reasoning}`,
-    "Is this reasoning, including any calculation in it, correct? Explain briefly, then write your verdict alone on the last line: correct or incorrect.",
-  ].join("\n");
+const judgePrompt = (lead: string[], own: string[]): JudgePrompt => {
+  const shared = `${lead.join("\n")}\n`;
+  return { shared, text: shared + own.join("\n") };
+};
+
+export function pairwisePrompt(kind: CandidateKind, question: string, first: string, second: string, hint?: string): JudgePrompt {
+  const c = criteria[kind];
+  return judgePrompt(
+    [`You are judging two candidate responses to a question about the image. ${c.instruction}`, `Question: ${question}`, ...(hint ? [`Hint: ${hint}`] : [])],
+    [`Response 1: ${first}`, `Response 2: ${second}`, c.reminder, `Answer in exactly this form: "${ANSWER_FORM}"`],
+  );
+}
+
+export function reasoningCheckPrompt(question: string, caption: string, reasoning: string): JudgePrompt {
+  return judgePrompt(
+    ["The following description of an image is trusted and correct.", `Description: ${caption}`, `Question: ${question}`],
+    [
+      `Reasoning: ${reasoning}`,
+      "Is this reasoning, including any calculation in it, correct? Explain briefly, then write your verdict alone on the last line: correct or incorrect.",
+    ],
+  );
 }
 
 export const FORCED_VERDICT_PREFIX = "Verdict:";

@@ -17,15 +17,9 @@ export interface Match {
 /** Judges every match in one batch; returns each match's winner. */
 export async function judgePairs(run: SearchRun, kind: CandidateKind, matches: Match[], round: number, hint?: string): Promise<Candidate[]> {
   if (matches.length === 0) return [];
-  const { question, image } = run.options;
-  const inputs = matches.map((m) => {
-    const text = pairwisePrompt(kind, question, m.first.record.content, m.second.record.content, hint);
-    const prompt = run.engine.applyChatTemplate([
-      { role: "user", content: image === undefined ? text : [{ type: "image" }, { type: "text", text }] },
-    ]);
-    return image === undefined ? prompt : { prompt, images: [image] };
-  });
-  const sequences = await Promise.all(inputs.map((input) => run.sequenceFrom(input, false)));
+  const { question } = run.options;
+  const prompts = matches.map((m) => pairwisePrompt(kind, question, m.first.record.content, m.second.record.content, hint));
+  const sequences = await Promise.all(prompts.map((p) => run.judgeSequence(p, true)));
   try {
     if (run.options.judge === "logprob") {
       const scores = await Promise.all(sequences.map((s) => choiceLogprobs(run, s, FORCED_CHOICE_PREFIX, ["1", "2"])));
@@ -109,10 +103,8 @@ export async function checkReasonings(run: SearchRun, candidates: Candidate[], c
     return false;
   });
   if (toCheck.length === 0) return verdicts;
-  const inputs = toCheck.map((c) =>
-    run.engine.applyChatTemplate([{ role: "user", content: reasoningCheckPrompt(run.options.question, caption, c.record.content) }]),
-  );
-  const sequences = await Promise.all(inputs.map((input) => run.sequenceFrom(input, false)));
+  const prompts = toCheck.map((c) => reasoningCheckPrompt(run.options.question, caption, c.record.content));
+  const sequences = await Promise.all(prompts.map((p) => run.judgeSequence(p, false)));
   // Where a verdict is read by logprob (logprob mode, or an answer that does not parse): the check prompt
   // itself in logprob mode; in generate mode a fork of it taken before the answer is written (free) —
   // with forking off, a fresh prefill when needed.
@@ -142,7 +134,7 @@ export async function checkReasonings(run: SearchRun, candidates: Candidate[], c
       let verdict = parsed;
       let raw = raws[i] ?? "";
       if (verdict === null) {
-        const reader = readers?.[i] ?? (await run.sequenceFrom(inputs[i]!, false));
+        const reader = readers?.[i] ?? (await run.judgeSequence(prompts[i]!, false));
         const [pc, pi] = await choiceLogprobs(run, reader, FORCED_VERDICT_PREFIX, ["correct", "incorrect"]);
         if (!readers) await run.release(reader);
         verdict = pc! >= pi! ? "correct" : "incorrect";

@@ -25,8 +25,9 @@ export const strategies: Record<StrategyName, (run: SearchRun) => Promise<Strate
 };
 
 /**
- * The most sequences a search holds at once: the prefix, the candidates and a prefill base, the judges of
- * a round, and the reasoning checks with a fork each (stage-beam and the like); retrace keeps captions,
+ * The most sequences a search holds at once (stage-beam and the like): while reasoning checks run, the
+ * prefix, the candidates, a check and a fork of it per candidate, and the checks' shared lead (3W + 2;
+ * other moments hold fewer), plus one to spare; retrace keeps captions,
  * reasonings and their conclusions alive together.
  */
 export function sequencesNeeded(o: ReturnType<typeof resolveOptions>): number {

@@ -12,6 +12,7 @@ import type { ResolvedOptions } from "./options.js";
 import { deriveSeed } from "./seeds.js";
 import { closeTag, parseStage, StageTracker, stageGrammar, stageOpening, type Stage } from "./stages.js";
 import type { CandidateKind, CandidateRecord, JudgementRecord } from "./trace.js";
+import type { JudgePrompt } from "./judge-prompts.js";
 
 export interface Candidate {
   record: CandidateRecord;
@@ -56,6 +57,7 @@ export class SearchRun {
   judgeCalls = 0;
   readonly #live = new Set<EngineSequence>();
   readonly #origins = new WeakMap<EngineSequence, Origin>();
+  readonly #judgeLeads = new Map<string, Promise<EngineSequence>>();
   #closed = false;
 
   constructor(engine: EngineContext, options: ResolvedOptions) {
@@ -106,6 +108,39 @@ export class SearchRun {
       async () => {},
     );
     return this.track(sequence);
+  }
+
+  /**
+   * A judge's sequence: its message (with the image when `withImage` and the search has one) as the user
+   * turn. The rendered prompt up to the end of the message's shared lead is evaluated once per stage and
+   * forked by every judge that shares it (kept until releaseJudgeLeads()); with forking off, or a chat
+   * template that does not keep the message verbatim, the whole prompt is evaluated as sequenceFrom does.
+   */
+  async judgeSequence(message: JudgePrompt, withImage: boolean): Promise<EngineSequence> {
+    const image = withImage ? this.options.image : undefined;
+    const { text } = message;
+    const input = (prompt: string): PromptInput => (image === undefined ? prompt : { prompt, images: [image] });
+    const rendered = this.engine.applyChatTemplate([{ role: "user", content: image === undefined ? text : [{ type: "image" }, { type: "text", text }] }]);
+    const at = rendered.indexOf(text);
+    if (!this.options.fork || at < 0) return this.sequenceFrom(input(rendered), false);
+    const lead = rendered.slice(0, at + message.shared.length);
+    let base = this.#judgeLeads.get(lead);
+    if (!base) {
+      base = this.sequenceFrom(input(lead), false);
+      this.#judgeLeads.set(lead, base);
+      base.catch(() => this.#judgeLeads.delete(lead));
+    }
+    const sequence = this.track(await (await base).fork());
+    await sequence.evaluate(rendered.slice(lead.length), { signal: this.options.signal });
+    return sequence;
+  }
+
+  /** Releases the judges' shared leads (end of a stage's judging). */
+  async releaseJudgeLeads(): Promise<void> {
+    const leads = [...this.#judgeLeads.values()];
+    this.#judgeLeads.clear();
+    const settled = await Promise.allSettled(leads);
+    await this.release(...settled.map((s) => (s.status === "fulfilled" ? s.value : null)));
   }
 
   /** A new sequence continuing `prefix`: a fork, or with forking off its prompt and tokens evaluated again. */

@@ -23,6 +23,14 @@ export interface TournamentOptions {
  * is released and the caller decides.
  */
 export async function tournament(run: SearchRun, kind: CandidateKind, candidates: Candidate[], o: TournamentOptions): Promise<Candidate | null> {
+  try {
+    return await playTournament(run, kind, candidates, o);
+  } finally {
+    await run.releaseJudgeLeads(); // the judges' shared leads serve this tournament only
+  }
+}
+
+async function playTournament(run: SearchRun, kind: CandidateKind, candidates: Candidate[], o: TournamentOptions): Promise<Candidate | null> {
   const valid = candidates.filter((c) => c.record.valid);
   if (valid.length === 0) return null;
   await run.release(...candidates.filter((c) => !c.record.valid).map((c) => c.sequence));

@@ -96,10 +96,11 @@ describe("forking off (the reference's way, for measurement)", () => {
     expect(unforked.requests).toEqual(forked.requests);
     expect(b.tree).toEqual(a.tree);
     expect(b.text).toBe(a.text);
-    // forked: the question once and the judges through createSequenceFrom, which a real context serves
-    // from its prefix cache (one image encode in all: reason.test.ts); this fake has no cache
-    expect(forked.stats.imageEncodes).toBe(1 + 4 * 3);
-    expect(forked.cacheLookups).toBe(1 + 4 * 3 + 4); // and the 4 text-only reasoning checks
+    // forked: the question once, and once per stage the judges' shared lead (through createSequenceFrom,
+    // which a real context serves from its prefix cache: one image encode in all, reason.test.ts; this
+    // fake has no cache), and the reasoning checks' text-only lead once
+    expect(forked.stats.imageEncodes).toBe(1 + 4);
+    expect(forked.cacheLookups).toBe(1 + 4 + 1);
     expect(unforked.forks).toBe(0);
     expect(unforked.cacheLookups).toBe(0);
     // 4 candidates and 3 pairwise judges per stage see the image; the reasoning checks are text only
@@ -116,6 +117,21 @@ describe("forking off (the reference's way, for measurement)", () => {
     expect(unforked.requests).toEqual(forked.requests);
     expect(b.text).toBe(a.text);
     expect(unforked.forks).toBe(0);
+  });
+});
+
+describe("judges' shared lead", () => {
+  test("the judges of a stage evaluate instruction, question and hint once and fork it; each judge sees its whole prompt", async () => {
+    const engine = new FakeEngine(scripted());
+    await run(engine, { strategy: "stage-beam", width: 4, image: Buffer.from("x") });
+    const judges = engine.requests.filter((t) => t.includes("You are judging two candidate responses"));
+    expect(judges).toHaveLength(12);
+    for (const t of judges) {
+      expect(t).toMatch(/^\[user\] <image>You are judging two candidate responses.*\nQuestion: .*\nResponse 1: .*\nResponse 2: .*\n/s);
+    }
+    expect(engine.cacheLookups).toBe(1 + 4 + 1); // the question, one lead per stage, the checks' lead
+    expect(engine.forks).toBeGreaterThanOrEqual(12 + 4);
+    expect(engine.live.size).toBe(0); // leads released with their stage
   });
 });
 
@@ -168,8 +184,8 @@ describe("the reasoning check before the pairwise judge", () => {
     const engine = new FakeEngine(scripted({ check: () => "hmm" }), (_text, option) => (option === "c" ? -0.1 : -3));
     const result = await run(engine, { strategy: "stage-beam", width: 2, judge });
     expect(result.tree.judgements.filter((j) => j.type === "reasoning-check").map((j) => j.verdict)).toEqual(["correct", "correct"]);
-    // the question, one pairwise judge per stage, the two checks: nothing more
-    expect(engine.cacheLookups).toBe(1 + 4 + 2);
+    // the question, one pairwise judge's lead per stage, the checks' shared lead: nothing more
+    expect(engine.cacheLookups).toBe(1 + 4 + 1);
     expect(engine.live.size).toBe(0);
   });
 

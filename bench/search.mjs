@@ -1,0 +1,213 @@
+// The search rows: stage-beam search at widths 1, 2, 4, 8 with both judge modes, forked (ours: the image
+// and question evaluated once, candidates and judges fork the cache) and unforked (every candidate and
+// judge evaluates image + prompt again, as LLaVA-CoT's reference code does), each search in a process
+// of its own (bench/search-run.mjs) so its peak RSS is its own. Also the memory row and the chart.
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+
+export const WIDTHS = [1, 2, 4, 8];
+export const JUDGES = ["generate", "logprob"];
+
+/**
+ * The searches to run. Width 1 is `single` (stage-beam at width 1 is the same code path, with no judge),
+ * so it is run once per forking mode. Unforked width 8 runs only with --full: on a 2-core machine each
+ * takes ~7 minutes, which would push the default run past its 20-minute budget.
+ */
+export function searchPlan({ full, smoke }) {
+  const widths = smoke ? [1, 2] : WIDTHS;
+  const plan = [];
+  for (const fork of [true, false]) {
+    plan.push({ strategy: "single", width: 1, judge: null, fork });
+    for (const judge of JUDGES) {
+      for (const width of widths.filter((w) => w > 1)) {
+        if (!fork && width === 8 && !full) continue;
+        plan.push({ strategy: "stage-beam", width, judge, fork });
+      }
+    }
+  }
+  return plan;
+}
+
+/** Runs one search in a child process; its JSON line, or the reason it could not run. */
+export function runSearch(root, setup, entry) {
+  const config = {
+    ...setup,
+    strategy: entry.strategy,
+    width: entry.width,
+    judge: entry.judge ?? "generate",
+    fork: entry.fork,
+  };
+  const child = spawnSync(process.execPath, [join(root, "bench", "search-run.mjs"), JSON.stringify(config)], { encoding: "utf8", maxBuffer: 1 << 26 });
+  if (child.status !== 0) return { ...entry, error: (child.stderr || `exit ${child.status}`).trim().split("\n").slice(-3).join(" ") };
+  return { ...entry, ...JSON.parse(child.stdout.trim().split("\n").at(-1)) };
+}
+
+const find = (runs, width, judge, fork) => runs.find((r) => r.width === width && (width === 1 || r.judge === judge) && r.fork === fork && !r.error);
+
+/** Table rows (the benchmark's shape) for the targets, from the runs. */
+export function searchRows(runs, { smoke, full }) {
+  const rows = [];
+  const single = find(runs, 1, null, true);
+  const seconds = (r) => (r ? { median: r.seconds, min: r.seconds, max: r.seconds, runs: 1 } : null);
+  const targetWidth = smoke ? 2 : 4;
+  for (const judge of JUDGES) {
+    const target = judge === "generate" ? 3 : 2.5;
+    const ours = find(runs, targetWidth, judge, true);
+    const ratio = ours && single ? ours.seconds / single.seconds : null;
+    rows.push({
+      name: `stage-beam width ${targetWidth}, ${judge} judge: wall time vs single (width 1)`,
+      unit: "s",
+      ours: seconds(ours),
+      peer: seconds(single),
+      peerName: "single",
+      ratio,
+      target,
+      compare: "<=",
+      met: smoke || ratio === null ? null : ratio <= target,
+      note: "ratio = ours / single",
+    });
+    const unforked = find(runs, targetWidth, judge, false);
+    const speedup = ours && unforked ? unforked.seconds / ours.seconds : null;
+    rows.push({
+      name: `stage-beam width ${targetWidth}, ${judge} judge: forked vs unforked (image + prompt per candidate and judge)`,
+      unit: "s",
+      ours: seconds(ours),
+      peer: seconds(unforked),
+      peerName: "unforked",
+      ratio: speedup,
+      target: 3,
+      met: smoke || speedup === null ? null : speedup >= 3,
+      note: unforked ? `image encodes ${ours?.counts.imageEncodes} vs ${unforked.counts.imageEncodes}` : "unforked run failed",
+    });
+  }
+  const forked = runs.filter((r) => r.fork && !r.error);
+  const encodes = forked.map((r) => r.counts.imageEncodes);
+  rows.push({
+    name: `image encodes per search, forked, every width and judge (${forked.length} searches)`,
+    unit: "",
+    ours: null,
+    peer: null,
+    ratio: null,
+    target: null,
+    met: forked.length > 0 ? encodes.every((n) => n === 1) : null,
+    note: `encodes: ${encodes.join(", ")} (target: 1 each)`,
+  });
+
+  const w4 = find(runs, targetWidth, "generate", true);
+  const w4u = find(runs, targetWidth, "generate", false);
+  if (w4 && single) {
+    const bound = w4.cells.conclusionPrefix + w4.cells.conclusionSuffixes;
+    rows.push({
+      name: `memory: KV cells when the CONCLUSION candidates are written, width ${targetWidth} vs 1 (generate judge)`,
+      unit: "cells",
+      ours: { median: w4.cells.conclusionDone, min: w4.cells.conclusionDone, max: w4.cells.conclusionDone, runs: 1 },
+      peer: { median: single.cells.conclusionDone, min: single.cells.conclusionDone, max: single.cells.conclusionDone, runs: 1 },
+      peerName: "width 1",
+      ratio: null,
+      target: null,
+      met: w4.cells.conclusionDone <= bound,
+      note:
+        `bound: prefix ${w4.cells.conclusionPrefix} + Σ ${targetWidth} suffixes ${w4.cells.conclusionSuffixes} = ${bound}` +
+        (w4u ? `; unforked: ${w4u.cells.conclusionDone}` : "") +
+        `; peak over the whole search ${w4.cells.peak} vs ${single.cells.peak}`,
+    });
+    rows.push({
+      name: `memory: peak RSS, width ${targetWidth} vs 1 (generate judge; model and projector weights included)`,
+      unit: "MiB",
+      ours: { median: w4.maxRssMiB, min: w4.maxRssMiB, max: w4.maxRssMiB, runs: 1 },
+      peer: { median: single.maxRssMiB, min: single.maxRssMiB, max: single.maxRssMiB, runs: 1 },
+      peerName: "width 1",
+      ratio: w4.maxRssMiB / single.maxRssMiB,
+      target: null,
+      compare: "<=",
+      met: null,
+      note: w4u ? `unforked width ${targetWidth}: ${w4u.maxRssMiB.toFixed(0)} MiB` : "",
+    });
+  }
+  if (!full && !smoke) {
+    rows.push({
+      name: "unforked stage-beam at width 8",
+      unit: "",
+      ours: null,
+      peer: null,
+      ratio: null,
+      target: null,
+      met: null,
+      note: "not run by default (~7 min each here): npm run bench -- --full",
+    });
+  }
+  for (const r of runs.filter((x) => x.error)) {
+    rows.push({ name: `search ${r.strategy} width ${r.width} ${r.judge ?? ""} ${r.fork ? "forked" : "unforked"}`, unit: "", ours: null, peer: null, ratio: null, target: null, met: null, note: `failed: ${r.error}` });
+  }
+  return rows;
+}
+
+/** The search table: one line per width and judge, forked and unforked side by side. */
+export function searchTable(runs) {
+  const single = find(runs, 1, null, true);
+  const lines = [
+    "| width | judge | forked s | × single | unforked s | forked speedup | image encodes (forked / unforked) | judge calls | tokens generated | prompt tokens (forked / unforked) |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const width of WIDTHS) {
+    for (const judge of width === 1 ? [null] : JUDGES) {
+      const f = find(runs, width, judge, true);
+      const u = find(runs, width, judge, false);
+      if (!f && !u) continue;
+      const cell = (x, d = 1) => (x === undefined || x === null ? "–" : x.toFixed(d));
+      lines.push(
+        `| ${width} | ${judge ?? "–"} | ${cell(f?.seconds)} | ${f && single ? cell(f.seconds / single.seconds, 2) : "–"} | ${cell(u?.seconds)} | ${f && u ? `${cell(u.seconds / f.seconds, 2)}×` : "–"} | ${f?.counts.imageEncodes ?? "–"} / ${u?.counts.imageEncodes ?? "–"} | ${f?.counts.judgeCalls ?? "–"} | ${f?.counts.generatedTokens ?? "–"} | ${f?.counts.promptTokens ?? "–"} / ${u?.counts.promptTokens ?? "–"} |`,
+      );
+    }
+  }
+  return lines.join("\n");
+}
+
+/** An SVG line chart of wall time against width: forked solid, unforked dashed, one colour per judge. */
+export function searchChart(runs, title) {
+  const W = 640;
+  const H = 400;
+  const m = { left: 64, right: 180, top: 40, bottom: 48 };
+  const series = [];
+  for (const fork of [true, false]) {
+    for (const judge of JUDGES) {
+      const points = WIDTHS.map((w) => find(runs, w, judge, fork)).filter(Boolean).map((r) => [r.width, r.seconds]);
+      if (points.length) series.push({ label: `${fork ? "forked" : "unforked"}, ${judge} judge`, fork, judge, points });
+    }
+  }
+  const maxY = Math.max(1, ...series.flatMap((s) => s.points.map(([, y]) => y)));
+  const niceMax = 10 ** Math.floor(Math.log10(maxY)) * Math.ceil(maxY / 10 ** Math.floor(Math.log10(maxY)));
+  const x = (w) => m.left + (Math.log2(w) / Math.log2(8)) * (W - m.left - m.right);
+  const y = (s) => H - m.bottom - (s / niceMax) * (H - m.top - m.bottom);
+  const colour = { generate: "#1f77b4", logprob: "#d62728" };
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${m.left}" y="24" font-size="14" font-weight="bold">${escape(title)}</text>`,
+    `<line x1="${m.left}" y1="${H - m.bottom}" x2="${W - m.right}" y2="${H - m.bottom}" stroke="black"/>`,
+    `<line x1="${m.left}" y1="${m.top}" x2="${m.left}" y2="${H - m.bottom}" stroke="black"/>`,
+  ];
+  for (const w of WIDTHS) {
+    out.push(`<text x="${x(w)}" y="${H - m.bottom + 18}" text-anchor="middle">${w}</text>`);
+  }
+  out.push(`<text x="${(m.left + W - m.right) / 2}" y="${H - 10}" text-anchor="middle">search width (candidates per stage)</text>`);
+  for (let i = 0; i <= 5; i++) {
+    const v = (niceMax * i) / 5;
+    out.push(`<line x1="${m.left - 4}" y1="${y(v)}" x2="${W - m.right}" y2="${y(v)}" stroke="#ddd"/>`);
+    out.push(`<text x="${m.left - 8}" y="${y(v) + 4}" text-anchor="end">${v.toFixed(0)}</text>`);
+  }
+  out.push(`<text x="16" y="${(m.top + H - m.bottom) / 2}" transform="rotate(-90 16 ${(m.top + H - m.bottom) / 2})" text-anchor="middle">wall time (s)</text>`);
+  series.forEach((s, i) => {
+    const path = s.points.map(([w, t]) => `${x(w).toFixed(1)},${y(t).toFixed(1)}`).join(" ");
+    const dash = s.fork ? "" : ` stroke-dasharray="6 4"`;
+    out.push(`<polyline points="${path}" fill="none" stroke="${colour[s.judge]}" stroke-width="2"${dash}/>`);
+    for (const [w, t] of s.points) out.push(`<circle cx="${x(w).toFixed(1)}" cy="${y(t).toFixed(1)}" r="3" fill="${colour[s.judge]}"/>`);
+    const ly = m.top + 10 + i * 20;
+    out.push(`<line x1="${W - m.right + 12}" y1="${ly}" x2="${W - m.right + 40}" y2="${ly}" stroke="${colour[s.judge]}" stroke-width="2"${dash}/>`);
+    out.push(`<text x="${W - m.right + 46}" y="${ly + 4}">${escape(s.label)}</text>`);
+  });
+  out.push("</svg>", "");
+  return out.join("\n");
+}
+
+const escape = (s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
