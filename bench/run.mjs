@@ -19,7 +19,7 @@ import { writeTinyLlama } from "../dist/gguf/tiny-llama.js";
 import { writeBmp } from "./image.mjs";
 import { branchingTime, decodeSpeed, imageTime, promptSpeed } from "./measure.mjs";
 import { batchedBench, llamaBench, mtmdCliImage, nodeLlamaCpp, peerPath } from "./peers.mjs";
-import { runSearch, searchChart, searchPlan, searchRows, searchTable } from "./search.mjs";
+import { runSearches, searchChart, searchPlan, searchRows, searchTable } from "./search.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = new Set(process.argv.slice(2));
@@ -207,11 +207,12 @@ async function main() {
     maxJudgeTokens: smoke ? 8 : 32,
     question: "How many apples are on the table, and what colour are they?",
   };
-  const plan = searchPlan({ full, smoke });
-  const searches = plan.map((entry, i) => {
-    console.error(`bench: search ${i + 1}/${plan.length}: ${entry.strategy} width ${entry.width}${entry.judge ? `, ${entry.judge} judge` : ""}, ${entry.fork ? "forked" : "unforked"} …`);
-    return runSearch(root, setup, entry);
-  });
+  const searches = [];
+  for (const group of searchPlan({ full, smoke })) {
+    const names = group.map((s) => `${s.strategy} ${s.width}${s.judge ? ` ${s.judge}` : ""}${s.fork ? "" : " unforked"}`);
+    console.error(`bench: searches: ${names.join(", ")} …`);
+    searches.push(...runSearches(root, setup, group));
+  }
   rows.push(...searchRows(searches, { smoke, full }));
 
   const base = join(root, "bench", "results", smoke ? "smoke" : "latest");
@@ -250,7 +251,7 @@ function markdown(r) {
     "## Stage-beam search",
     "",
     `Search: ${r.search.setup.maxStageTokens} tokens per candidate stage, ${r.search.setup.maxJudgeTokens} per judge answer, stage tags prefilled, temperature 0.6, top-p 0.9, seed ${r.search.setup.seed}; ` +
-      `context ${r.search.setup.contextSize} cells; each search run once in its own process. Forked: image and question evaluated once, candidates and judges fork the cache; ` +
+      `context ${r.search.setup.contextSize} cells; each search runs once, on a fresh context (single and forked width 4 with the generate judge each in a process of its own, for the RSS row). Forked: image and question evaluated once, candidates and judges fork the cache; ` +
       "unforked: every candidate and judge evaluates image + prompt (and the stages before it) again, as LLaVA-CoT's reference code does, otherwise the same search (candidates still in one batch). " +
       `Width 1 is \`single\`. Chart: [${r.search.chart}](${r.search.chart}).`,
     "",

@@ -7,17 +7,30 @@ import { expect, test } from "vitest";
 import { repoRoot } from "./fixtures/models.js";
 
 test("npm run bench -- --smoke measures ours and llama.cpp's tools and writes the results", () => {
-  execFileSync(process.execPath, [join(repoRoot, "bench", "run.mjs"), "--smoke"], { cwd: repoRoot, stdio: "pipe", timeout: 120_000 });
+  execFileSync(process.execPath, [join(repoRoot, "bench", "run.mjs"), "--smoke"], { cwd: repoRoot, stdio: "pipe", timeout: 240_000 });
   const result = JSON.parse(readFileSync(join(repoRoot, "bench", "results", "smoke.json"), "utf8"));
   expect(result.smoke).toBe(true);
   expect(result.machine.llamaCpp).toContain("80fb11ac73e6");
-  const measured = result.rows.filter((r: { ours: unknown }) => r.ours !== null);
-  expect(measured.map((r: { name: string }) => r.name.split(",")[0].split(":")[0])).toEqual([
+  type Row = { name: string; ours: { median: number } | null; peer: { median: number } | null; ratio: number | null; met: boolean | null };
+  const measured = result.rows.filter((r: Row) => r.ours !== null && !r.name.startsWith("stage-beam") && !r.name.startsWith("memory"));
+  expect(measured.map((r: Row) => r.name.split(",")[0]!.split(":")[0])).toEqual([
     "image encode + decode",
     "Q8_0 prompt processing",
     "Q8_0 decode",
     "Q8_0 branching",
   ]);
+  // the search rows: forked and unforked stage-beam at width 2 with both judges, against single
+  const search = result.rows.filter((r: Row) => r.name.startsWith("stage-beam width 2"));
+  expect(search).toHaveLength(4);
+  for (const r of search) {
+    expect(r.ours!.median).toBeGreaterThan(0);
+    expect(r.peer!.median).toBeGreaterThan(0);
+  }
+  expect(result.search.runs.filter((r: { error?: string }) => r.error)).toEqual([]);
+  expect(result.search.runs).toHaveLength(6); // single and width 2 with each judge, forked and unforked
+  expect(result.rows.find((r: Row) => r.name.startsWith("image encodes per search")).met).toBe(true);
+  expect(result.rows.find((r: Row) => r.name.startsWith("memory: KV cells")).met).toBe(true);
+  expect(readFileSync(join(repoRoot, "bench", "results", "smoke-search-width.svg"), "utf8")).toContain("<polyline");
   for (const r of measured) {
     expect(r.ours.median).toBeGreaterThan(0);
     // llama-bench / llama-batched-bench / llama-mtmd-cli ran (mtmd-cli reports whole milliseconds, which
@@ -28,4 +41,4 @@ test("npm run bench -- --smoke measures ours and llama.cpp's tools and writes th
   const md = readFileSync(join(repoRoot, "bench", "results", "smoke.md"), "utf8");
   expect(md).toContain("| row | ours | peer | ratio | target | met | note |");
   expect(md).toContain("not run"); // rows not implemented yet say so
-}, 180_000);
+}, 300_000);
