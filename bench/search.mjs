@@ -130,7 +130,7 @@ export function searchRows(runs, { smoke, full }) {
       ratio: null,
       target: null,
       met: null,
-      note: "not run by default (~20 min more here): npm run bench -- --full",
+      note: "not run by default (~20 min more here, past the default run's 20-minute budget): npm run bench -- --full",
     });
   }
   for (const r of runs.filter((x) => x.error)) {
@@ -190,8 +190,8 @@ export function searchChart(runs, title) {
   out.push(`<text x="${(m.left + W - m.right) / 2}" y="${H - 10}" text-anchor="middle">search width (candidates per stage)</text>`);
   for (let i = 0; i <= 5; i++) {
     const v = (niceMax * i) / 5;
-    out.push(`<line x1="${m.left - 4}" y1="${y(v)}" x2="${W - m.right}" y2="${y(v)}" stroke="#ddd"/>`);
-    out.push(`<text x="${m.left - 8}" y="${y(v) + 4}" text-anchor="end">${v.toFixed(0)}</text>`);
+    out.push(`<line x1="${m.left - 4}" y1="${y(v).toFixed(1)}" x2="${W - m.right}" y2="${y(v).toFixed(1)}" stroke="#ddd"/>`);
+    out.push(`<text x="${m.left - 8}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${v.toFixed(0)}</text>`);
   }
   out.push(`<text x="16" y="${(m.top + H - m.bottom) / 2}" transform="rotate(-90 16 ${(m.top + H - m.bottom) / 2})" text-anchor="middle">wall time (s)</text>`);
   series.forEach((s, i) => {
