@@ -7,8 +7,8 @@
 // and decoding vs llama-bench, branching vs llama-batched-bench, on Llama-3.2-1B-shaped random-weight
 // models at Q4_0 and Q8_0, decode and branching vs node-llama-cpp 3.21.1, and stage-beam search at widths
 // 1, 2, 4, 8 forked vs unforked with both judges, with memory (bench/search.mjs), charted in
-// bench/results/latest-search-width.svg. --full adds the unforked searches at widths 2 and 8 and the
-// Q8_0 rows against node-llama-cpp (~25 more minutes here).
+// bench/results/latest-search-width.svg. --full adds the searches at width 2, the unforked ones at
+// width 8 and the Q8_0 rows against node-llama-cpp (~25 more minutes here), written to full.*.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, availableParallelism } from "node:os";
@@ -24,6 +24,15 @@ import { runSearches, searchChart, searchPlan, searchRows, searchTable } from ".
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = new Set(process.argv.slice(2));
+const started = Date.now();
+const elapsed = () => {
+  const s = Math.round((Date.now() - started) / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+};
+/** Whether this run wrote the models (the first run does: ~1.5 min of the time it reports). */
+let wroteModels = false;
+/** Progress on stderr, with the time since the start. */
+const say = (message) => console.error(`bench [${elapsed()}]: ${message}`);
 const smoke = args.has("--smoke");
 const full = args.has("--full");
 // One repetition by default, so a whole run fits in 20 minutes on a 2-core machine; BENCH_REPS=3 for
@@ -47,13 +56,14 @@ async function models() {
     const out = types.map((type) => ({ type, path: join(dir, `${name}-${type}.gguf`) }));
     if (out.every((o) => existsSync(o.path))) return out;
     if (!existsSync(f32)) {
-      console.error(`bench: writing ${f32} …`);
+      say(`writing ${f32} …`);
+      wroteModels = true;
       writeTinyLlama(`${f32}.partial`, { seed: 42, ...shape });
       renameSync(`${f32}.partial`, f32);
     }
     for (const o of out) {
       if (existsSync(o.path)) continue;
-      console.error(`bench: quantizing to ${o.type} …`);
+      say(`quantizing to ${o.type} …`);
       await quantizeModel({ input: f32, output: o.path, type: o.type });
     }
     if (!smoke) rmSync(f32); // several GB; the quantized models are what is kept
@@ -88,7 +98,7 @@ function vision() {
   const dir = join(root, "bench", ".models");
   const projector = join(dir, smoke ? "tiny-mmproj.gguf" : "clip-vit-l-14-336-shaped-mmproj-f32.gguf");
   if (!existsSync(projector)) {
-    console.error(`bench: writing ${projector} …`);
+    say(`writing ${projector} …`);
     const shape = smoke
       ? { textEmbeddingSize: 64 }
       : { textEmbeddingSize: 2048, embeddingSize: 1024, layers: 24, heads: 16, feedForwardSize: 4096, imageSize: 336, patchSize: 14 };
@@ -136,6 +146,7 @@ async function main() {
   const mtmdCli = peerPath(root, "llama-mtmd-cli");
   const v = vision();
   {
+    say("image encode + decode …");
     const { path } = quantized[0];
     const model = await loadModel({ path, projector: v.projector });
     try {
@@ -156,6 +167,7 @@ async function main() {
     }
   }
   for (const { type, path } of quantized) {
+    say(`${type.toUpperCase()}: prompt, decode, branching …`);
     const model = await loadModel({ path });
     const tag = type.toUpperCase();
     try {
@@ -215,7 +227,7 @@ async function main() {
   const searches = [];
   for (const group of searchPlan({ full, smoke })) {
     const names = group.map((s) => `${s.strategy} ${s.width}${s.judge ? ` ${s.judge}` : ""}${s.fork ? "" : " unforked"}`);
-    console.error(`bench: searches: ${names.join(", ")} …`);
+    say(`searches: ${names.join(", ")} …`);
     searches.push(...runSearches(root, setup, group));
   }
   rows.push(...searchRows(searches, { smoke, full }));
@@ -227,6 +239,8 @@ async function main() {
     model: smoke ? "tiny llama (64 wide, 2 layers), Q8_0, random weights" : "Llama-3.2-1B-shaped (2048 wide, 16 layers, 32/8 heads, FFN 8192, 128256-token vocabulary), random weights, Q4_0 and Q8_0",
     machine: machine(),
     reps,
+    minutes: Math.round((Date.now() - started) / 6000) / 10,
+    wroteModels,
     rows,
     search: { setup: { ...setup, model: basename(setup.model), projector: basename(setup.projector), image: basename(setup.image) }, runs: searches, chart: basename(chart) },
   };
@@ -244,7 +258,7 @@ function markdown(r) {
     "",
     `${r.machine.date} · ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.threads} threads · llama.cpp ${r.machine.llamaCpp} · ${r.machine.build} · Node ${r.machine.node}`,
     "",
-    `Model: ${r.model}. Medians over ${r.reps} repetition(s), (min–max).`,
+    `Model: ${r.model}. Medians over ${r.reps} repetition(s), (min–max). This run took ${r.minutes} min${r.wroteModels ? ", writing the models included" : ""}.`,
     "",
     "| row | ours | peer | ratio | target | met | note |",
     "|---|---|---|---|---|---|---|",
