@@ -49,7 +49,9 @@ const find = (runs, width, judge, fork) => runs.find((r) => r.width === width &&
 export function searchRows(runs, { smoke, full }) {
   const rows = [];
   const single = find(runs, 1, null, true);
-  const seconds = (r) => (r ? { median: r.seconds, min: r.seconds, max: r.seconds, runs: 1 } : null);
+  // each search runs once: its one value is the median, min and max of the row
+  const once = (value) => ({ median: value, min: value, max: value, runs: 1 });
+  const seconds = (r) => (r ? once(r.seconds) : null);
   const targetWidth = smoke ? 2 : 4;
   for (const judge of JUDGES) {
     const target = judge === "generate" ? 3 : 2.5;
@@ -101,8 +103,8 @@ export function searchRows(runs, { smoke, full }) {
     rows.push({
       name: `memory: KV cells when the CONCLUSION candidates are written, width ${targetWidth} vs 1 (generate judge)`,
       unit: "cells",
-      ours: { median: w4.cells.conclusionDone, min: w4.cells.conclusionDone, max: w4.cells.conclusionDone, runs: 1 },
-      peer: { median: single.cells.conclusionDone, min: single.cells.conclusionDone, max: single.cells.conclusionDone, runs: 1 },
+      ours: once(w4.cells.conclusionDone),
+      peer: once(single.cells.conclusionDone),
       peerName: "width 1",
       ratio: null,
       target: null,
@@ -115,8 +117,8 @@ export function searchRows(runs, { smoke, full }) {
     rows.push({
       name: `memory: peak RSS, width ${targetWidth} vs 1 (generate judge; model and projector weights included)`,
       unit: "MiB",
-      ours: { median: w4.maxRssMiB, min: w4.maxRssMiB, max: w4.maxRssMiB, runs: 1 },
-      peer: { median: single.maxRssMiB, min: single.maxRssMiB, max: single.maxRssMiB, runs: 1 },
+      ours: once(w4.maxRssMiB),
+      peer: once(single.maxRssMiB),
       peerName: "width 1",
       ratio: w4.maxRssMiB / single.maxRssMiB,
       target: null,

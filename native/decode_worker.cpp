@@ -6,6 +6,7 @@
 #include <map>
 #include <numeric>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <unordered_set>
 
@@ -101,8 +102,15 @@ void DecodeWorker::ReadOutputs(const std::vector<Output> & outputs) {
     };
     std::vector<std::thread> threads;
     threads.reserve(n_workers - 1);
-    for (size_t w = 1; w < n_workers; ++w) threads.emplace_back(work, w);
-    work(0);
+    std::vector<size_t> here = {0};  // shares this thread reads: its own, and any whose thread failed to start
+    for (size_t w = 1; w < n_workers; ++w) {
+        try {
+            threads.emplace_back(work, w);
+        } catch (const std::system_error &) {
+            here.push_back(w);
+        }
+    }
+    for (size_t w : here) work(w);
     for (auto & t : threads) t.join();
     for (auto & e : errors) {
         if (e) std::rethrow_exception(e);

@@ -143,9 +143,8 @@ export class SearchRun {
     await this.release(...settled.map((s) => (s.status === "fulfilled" ? s.value : null)));
   }
 
-  /** A new sequence continuing `prefix`: a fork, or with forking off its prompt and tokens evaluated again. */
-  async #continuation(prefix: EngineSequence): Promise<EngineSequence> {
-    if (this.options.fork) return prefix.fork();
+  /** Forking off: a new sequence continuing `prefix`, its prompt and tokens evaluated again. */
+  async #rebuild(prefix: EngineSequence): Promise<EngineSequence> {
     const origin = this.#origins.get(prefix)!;
     return this.#evaluateAfresh(origin.input, origin.promptTokens === null ? [] : prefix.tokens.slice(origin.promptTokens));
   }
@@ -310,7 +309,7 @@ export class SearchRun {
   async #rebuilds(prefixes: EngineSequence[], prefill: Stage | null, tracked: <S extends EngineSequence>(s: S) => S): Promise<EngineSequence[]> {
     return Promise.all(
       prefixes.map(async (prefix) => {
-        const sequence = tracked(await this.#continuation(prefix));
+        const sequence = tracked(await this.#rebuild(prefix));
         if (prefill !== null) await sequence.evaluate(stageOpening(prefill), { signal: this.options.signal });
         return sequence;
       }),
