@@ -6,6 +6,9 @@
 // advance in one batch per step.
 import { AbortError, native, toStagebeamError } from "./errors.js";
 import { nativeAddon, type NativeContext, type NativeDecodeResult, type NativeSampler } from "./native.js";
+import type { TokenLogprob } from "./engine/token-logprob.js";
+// Defined by the engine contract (lib/engine); re-exported for code that imports it from here.
+export type { TokenLogprob };
 
 export interface DecodeItem {
   token: number;
@@ -14,11 +17,6 @@ export interface DecodeItem {
   /** Compute logits here (and sample with `sampler`, when given). */
   output: boolean;
   sampler?: NativeSampler | null;
-}
-
-export interface TokenLogprob {
-  token: number;
-  logprob: number;
 }
 
 export interface DecodeOutput {

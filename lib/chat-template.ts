@@ -2,15 +2,10 @@
 // @huggingface/jinja, the renderer transformers.js uses, so templates behave as they do in Python.
 // Falls back to llama.cpp's built-in renderer for templates the Jinja library cannot parse.
 import { Template } from "@huggingface/jinja";
+import type { ChatMessage, ContentPart } from "./engine/chat-message.js";
 import { createError } from "./errors.js";
-
-/** A part of a message: text, or an image (rendered as the projector's media marker). */
-export type ContentPart = { type: "text"; text: string } | { type: "image" };
-
-export interface ChatMessage {
-  role: "system" | "user" | "assistant" | (string & {});
-  content: string | ContentPart[];
-}
+// Defined by the engine contract (lib/engine); re-exported for code that imports them from here.
+export type { ChatMessage, ContentPart };
 
 /** libmtmd's default media marker (mtmd_default_marker()). */
 export const DEFAULT_MEDIA_MARKER = "<__media__>";

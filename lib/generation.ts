@@ -1,59 +1,32 @@
 // Lockstep generation: all given sequences advance together, one batch per step, each with its own stop
 // rules (stop strings in newly generated text, end-of-generation tokens, a token budget).
 import { throwIfAborted } from "./abort.js";
-import type { DecodeItem, TokenLogprob } from "./batch-scheduler.js";
+import type { DecodeItem } from "./batch-scheduler.js";
 import type { Context } from "./context.js";
+import type {
+  GenerateOptions,
+  GenerationEvent as EngineGenerationEvent,
+  GenerationResult as EngineGenerationResult,
+  StopReason,
+} from "./engine/generation-types.js";
 import { InvalidArgumentError, StagebeamError } from "./errors.js";
 import { lockAll } from "./mutex.js";
-import { createSampler, type SamplingOptions } from "./sampling.js";
+import { createSampler } from "./sampling.js";
 import { assertDistinct, type Sequence } from "./sequence.js";
 import { StopDetector } from "./stop-detector.js";
 import { TokenTextDecoder } from "./token-text.js";
 
-export interface GenerateOptions {
-  /** Most tokens to sample (default 256). */
-  maxTokens?: number;
-  /** Stop when one of these appears in the newly generated text. */
-  stop?: readonly string[];
-  /** Keep going through end-of-generation tokens (for fixed-length runs such as benchmarks). */
-  ignoreEog?: boolean;
-  /** Report this many top logprobs for every sampled token. */
-  topLogprobs?: number;
-  /** Replace the sequence's sampler before generating. */
-  sampling?: SamplingOptions;
-  signal?: AbortSignal;
-}
+// Defined by the engine contract (lib/engine); re-exported for code that imports them from here.
+export type { GenerateOptions, StopReason };
 
 export interface GenerationRequest extends Omit<GenerateOptions, "signal"> {
   sequence: Sequence;
 }
 
-export type StopReason = "eog" | "stop" | "maxTokens" | "contextFull";
-
-export interface GenerationEvent<S = Sequence> {
-  /** Index of the request in the generate() call. */
-  index: number;
-  sequence: S;
-  token: number;
-  /** Text this token completed (may be "" mid-character, or for an end-of-generation token). */
-  text: string;
-  logprob: number;
-  top?: TokenLogprob[];
-}
-
-export interface GenerationResult<S = Sequence> {
-  sequence: S;
-  /** Every sampled token, the end-of-generation token included. */
-  tokens: number[];
-  logprobs: number[];
-  /** Generated text, up to (not including) the stop string. */
-  text: string;
-  /** Everything the tokens decode to, stop string and anything after it included. */
-  rawText: string;
-  stopReason: StopReason;
-  /** The stop string that ended generation. */
-  stop?: string;
-}
+// The contract's event and result, defaulting to this engine's Sequence so that a bare
+// `GenerationEvent` / `GenerationResult` still means what it meant to callers.
+export type GenerationEvent<S = Sequence> = EngineGenerationEvent<S>;
+export type GenerationResult<S = Sequence> = EngineGenerationResult<S>;
 
 interface Live {
   index: number;

@@ -6,17 +6,11 @@
 // same id whichever way it arrives — that is what the prefix cache keys on.
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import type { ImageInput, RawImage } from "./engine/prompt-input.js";
 import { createError, native, nativeSync } from "./errors.js";
 import type { NativeImage, NativeProjector } from "./native.js";
-
-export interface RawImage {
-  width: number;
-  height: number;
-  /** RGB bytes, row by row, 3 per pixel. */
-  data: Uint8Array;
-}
-
-export type ImageInput = string | Uint8Array | RawImage;
+// Defined by the engine contract (lib/engine); re-exported for code that imports them from here.
+export type { ImageInput, RawImage };
 
 const decodable: [string, (b: Uint8Array) => boolean][] = [
   ["png", (b) => b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47],

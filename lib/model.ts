@@ -2,7 +2,8 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { withCancellation } from "./abort.js";
-import { contentText, DEFAULT_MEDIA_MARKER, renderChatTemplate, type ChatMessage } from "./chat-template.js";
+import { contentText, DEFAULT_MEDIA_MARKER, renderChatTemplate } from "./chat-template.js";
+import type { ChatMessage } from "./engine/chat-message.js";
 import { Context, type ContextOptions } from "./context.js";
 import { createError, DisposedError, ModelNotFoundError, native, nativeSync } from "./errors.js";
 import { nativeAddon, type NativeModel, type NativeModelMetadata } from "./native.js";

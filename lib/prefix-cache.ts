@@ -10,8 +10,9 @@
 // result never depends on what the cache happened to hold; only images are expensive to redo anyway.
 import type { Context } from "./context.js";
 import { Mutex } from "./mutex.js";
-import { itemWidths, preparePrompt, promptItems, type PromptInput } from "./prompt.js";
-import type { SamplingOptions } from "./sampling.js";
+import type { PromptInput } from "./engine/prompt-input.js";
+import type { SamplingOptions } from "./engine/sampling-options.js";
+import { itemWidths, preparePrompt, promptItems } from "./prompt.js";
 import type { Sequence } from "./sequence.js";
 
 export interface PrefixCacheOptions {

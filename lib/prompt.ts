@@ -1,21 +1,12 @@
 // A prompt made ready for evaluation: text tokenized, images decoded and split into chunks by the
 // projector. Flattened into items — one per text token, one per image — it is also the key of the
 // prefix cache: two prompts share a cached prefix exactly as far as their items agree.
+import type { ImageInput, MarkedPrompt, PromptInput, PromptPart } from "./engine/prompt-input.js";
 import { createError } from "./errors.js";
-import type { ImageInput } from "./image-input.js";
 import type { Model } from "./model.js";
 import type { NativeChunks } from "./native.js";
-
-/** Text, or an image (file path, encoded bytes, data URL or raw RGB). */
-export type PromptPart = string | { image: ImageInput };
-
-/** A prompt with one media marker (projector.marker, `<__media__>` by default) per image. */
-export interface MarkedPrompt {
-  prompt: string;
-  images: ImageInput[];
-}
-
-export type PromptInput = string | readonly number[] | readonly PromptPart[] | MarkedPrompt;
+// Defined by the engine contract (lib/engine); re-exported for code that imports them from here.
+export type { MarkedPrompt, PromptInput, PromptPart };
 
 export type Segment =
   | { type: "text"; tokens: number[] }

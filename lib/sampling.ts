@@ -1,29 +1,9 @@
-// Sampling options for one sequence's sampler chain. Defaults are greedy: temperature 0.
+// A sequence's native sampler chain, built from SamplingOptions (lib/engine/sampling-options.ts).
+import type { SamplingOptions } from "./engine/sampling-options.js";
 import { nativeSync } from "./errors.js";
 import { nativeAddon, type NativeModel, type NativeSampler } from "./native.js";
-
-export interface SamplingOptions {
-  /** 0 (default) samples greedily; otherwise logits are divided by it before the seeded draw. */
-  temperature?: number;
-  /** Keep the k most likely tokens (0 = off). */
-  topK?: number;
-  /** Nucleus sampling threshold (1 = off). */
-  topP?: number;
-  /** Drop tokens below minP × the top token's probability (0 = off). */
-  minP?: number;
-  repeatPenalty?: number;
-  frequencyPenalty?: number;
-  presencePenalty?: number;
-  /** How many recent tokens the penalties look at (default 64; 0 turns penalties off). */
-  penaltyLastN?: number;
-  /** Seed of the draw; the same seed and prefix give the same tokens. */
-  seed?: number;
-  /** [token, bias] pairs added to logits; -Infinity forbids a token. */
-  logitBias?: [number, number][];
-  /** A GBNF grammar every generated string must match. */
-  grammar?: string;
-  grammarRoot?: string;
-}
+// Defined by the engine contract (lib/engine); re-exported for code that imports it from here.
+export type { SamplingOptions };
 
 export function createSampler(model: NativeModel, options: SamplingOptions = {}): NativeSampler {
   return nativeSync(() => new (nativeAddon().Sampler)(model, { ...options }));

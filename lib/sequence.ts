@@ -5,35 +5,18 @@
 // ("decode each sequence's pending token, sample the next") and lets a fork start sampling from the
 // shared prefix without anyone holding on to logits.
 import { throwIfAborted } from "./abort.js";
-import { isTokens, preparePrompt, promptPositions, type MarkedPrompt, type PreparedPrompt, type PromptInput, type PromptPart } from "./prompt.js";
-import type { TokenLogprob } from "./batch-scheduler.js";
+import { isTokens, preparePrompt, promptPositions, type PreparedPrompt } from "./prompt.js";
 import type { Context } from "./context.js";
+import type { EvaluateOptions, EvaluateResult } from "./engine/evaluation.js";
+import type { MarkedPrompt, PromptInput, PromptPart } from "./engine/prompt-input.js";
 import type { EngineSequence } from "./engine/types.js";
-export type { MarkedPrompt, PromptPart };
+// Defined by the engine contract (lib/engine); re-exported for code that imports them from here.
+export type { EvaluateOptions, EvaluateResult, MarkedPrompt, PromptPart };
 import { createError, DisposedError, InvalidArgumentError } from "./errors.js";
 import { Mutex } from "./mutex.js";
 import type { NativeSampler } from "./native.js";
-import { createSampler, type SamplingOptions } from "./sampling.js";
-
-export interface EvaluateOptions {
-  signal?: AbortSignal;
-  /** For text input: add BOS when the sequence is empty (default true). */
-  addSpecial?: boolean;
-  /** For text input: parse special-token text such as `<|eot_id|>` (default true). */
-  parseSpecial?: boolean;
-  /**
-   * Also read the distribution after the last token: its top-k logprobs and the logprobs of these
-   * probe tokens. This evaluates the whole input (nothing stays pending).
-   */
-  logprobs?: { topK?: number; probes?: readonly number[] };
-}
-
-export interface EvaluateResult {
-  /** Tokens added to the sequence. */
-  tokens: number[];
-  /** Present when options.logprobs was given. */
-  next?: { top: TokenLogprob[]; probes: number[] };
-}
+import type { SamplingOptions } from "./engine/sampling-options.js";
+import { createSampler } from "./sampling.js";
 
 /** @internal state a Context and generate() update; not part of the public surface. */
 export interface SequenceState {

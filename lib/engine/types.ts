@@ -1,11 +1,13 @@
-// The engine boundary: what the search layer (lib/reasoning, a later issue) needs from an inference
+// The engine boundary: what the search layer (lib/reasoning) needs from an inference
 // engine, and nothing more. The llama.cpp engine (Context, Sequence) implements it; a second engine
 // (mllama on ggml) will implement the same interfaces, so search code never knows which one runs it.
-import type { TokenLogprob } from "../batch-scheduler.js";
-import type { GenerationEvent, GenerationResult, GenerateOptions } from "../generation.js";
-import type { ChatMessage } from "../chat-template.js";
-import type { PromptInput } from "../prompt.js";
-import type { SamplingOptions } from "../sampling.js";
+// The contract owns its vocabulary (the files next to this one); engines import it from here, never the
+// other way round.
+import type { ChatMessage } from "./chat-message.js";
+import type { EvaluateResult } from "./evaluation.js";
+import type { GenerationEvent, GenerationResult, GenerateOptions } from "./generation-types.js";
+import type { PromptInput } from "./prompt-input.js";
+import type { SamplingOptions } from "./sampling-options.js";
 
 export interface EngineEvaluateOptions {
   signal?: AbortSignal;
@@ -17,10 +19,7 @@ export interface EngineSequence {
   readonly id: number;
   readonly tokens: readonly number[];
   /** Append text, tokens or text with images and evaluate them into the sequence's cache. */
-  evaluate(
-    input: PromptInput,
-    options?: EngineEvaluateOptions,
-  ): Promise<{ tokens: number[]; next?: { top: TokenLogprob[]; probes: number[] } }>;
+  evaluate(input: PromptInput, options?: EngineEvaluateOptions): Promise<EvaluateResult>;
   /** A sequence sharing this one's cached prefix, with a clone of its sampler. */
   fork(): Promise<EngineSequence>;
   setSampling(options: SamplingOptions): void;

@@ -1,6 +1,6 @@
 // Options of a staged-reasoning search, with the paper's reference values as defaults: temperature 0.6,
 // top-p 0.9, no top-k, no repetition penalty, for candidates and judges alike; stage-level beam width 2.
-import type { ImageInput } from "../image-input.js";
+import type { ImageInput } from "../engine/prompt-input.js";
 import type { Stage } from "./stages.js";
 import type { CandidateKind } from "./trace.js";
 

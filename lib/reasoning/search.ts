@@ -6,7 +6,7 @@
 // prompt and tokens, and every candidate and judge evaluates those afresh (image included), as the
 // reference code does. That switch lives here alone, so strategies do not know about it.
 import type { EngineContext, EngineSequence } from "../engine/types.js";
-import type { PromptInput } from "../prompt.js";
+import type { PromptInput } from "../engine/prompt-input.js";
 import { withRoom } from "./room.js";
 import type { ResolvedOptions } from "./options.js";
 import { deriveSeed } from "./seeds.js";
