@@ -17,6 +17,7 @@ import { Mutex } from "./mutex.js";
 import { Semaphore } from "./semaphore.js";
 import { PrefixCache, type AcquireOptions, type PrefixCacheOptions } from "./prefix-cache.js";
 import { Sequence } from "./sequence.js";
+import { SequenceState } from "./sequence-state.js";
 import type { EngineContext } from "./engine/types.js";
 
 export interface ContextOptions {
@@ -169,7 +170,7 @@ export class Context implements EngineContext<Sequence> {
     const id = this.#takeId();
     try {
       const sampler = createSampler(this.model.native, options.sampling);
-      return this.#register(new Sequence(this, id, { tokens: [], nPast: 0, pending: null, sampler, endsWithMedia: false }));
+      return this.#register(new Sequence(this, id, new SequenceState(sampler)));
     } catch (error) {
       this.#freeIds.push(id);
       throw error;
@@ -228,7 +229,7 @@ export class Context implements EngineContext<Sequence> {
     if (!this.#disposing) {
       this.#disposing = (async () => {
         await this.scheduler.drained();
-        for (const sequence of this.#sequences) sequence.state.sampler.dispose();
+        for (const sequence of this.#sequences) sequence.state.dispose();
         this.#sequences.clear();
         this.#native?.dispose();
         this.#native = null;
@@ -304,8 +305,7 @@ export class Context implements EngineContext<Sequence> {
       }
       this.ledger.remove(sequence.id, last);
     });
-    state.nPast = last;
-    state.pending = state.tokens[state.tokens.length - 1]!;
+    state.reopenLast();
   }
 
   /**
@@ -316,8 +316,7 @@ export class Context implements EngineContext<Sequence> {
     const state = sequence.state;
     if (state.pending !== null) {
       await this.decodeTokens(sequence, [state.pending], { signal, wantLast: false });
-      state.nPast += 1;
-      state.pending = null;
+      state.writePending();
       this.stats.promptTokens += 1;
     }
     const start = state.nPast;
@@ -328,8 +327,7 @@ export class Context implements EngineContext<Sequence> {
     // image token's first (temporal) position is the image's start.
     const mrope = this.model.projector?.info.mrope ?? false;
     this.ledger.add(sequence.id, Array.from({ length: cells }, (_, i) => (mrope ? start : start + i)));
-    state.nPast = nPast;
-    state.endsWithMedia = true;
+    state.appendImage(nPast);
     this.stats.imageEncodes += 1;
   }
 
@@ -346,22 +344,13 @@ export class Context implements EngineContext<Sequence> {
       this.#freeIds.push(id);
       throw error;
     }
-    const state = parent.state;
-    return this.#register(
-      new Sequence(this, id, {
-        tokens: [...state.tokens],
-        nPast: state.nPast,
-        pending: state.pending,
-        sampler: state.sampler.clone(),
-        endsWithMedia: state.endsWithMedia,
-      }),
-    );
+    return this.#register(new Sequence(this, id, parent.state.fork()));
   }
 
   /** @internal */
   async releaseSequence(sequence: Sequence): Promise<void> {
     if (!this.#sequences.delete(sequence)) return;
-    sequence.state.sampler.dispose();
+    sequence.state.dispose();
     if (this.#native === null) return;
     await this.scheduler.exclusive(() => {
       this.#native?.seqRemove(sequence.id, -1, -1);

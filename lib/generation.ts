@@ -100,9 +100,7 @@ async function* run(
       const sequence = request.sequence;
       sequence.checkLive();
       if (request.sampling) {
-        const sampler = createSampler(context.model.native, request.sampling);
-        sequence.state.sampler.dispose();
-        sequence.state.sampler = sampler;
+        sequence.state.replaceSampler(createSampler(context.model.native, request.sampling));
       }
       await context.restorePending(sequence);
       const entry: Live = {
@@ -141,9 +139,7 @@ async function* run(
         const token = output.token!;
         // The pending token is now in the cache; the sampled one becomes pending.
         context.ledger.add(sequence.id, [sequence.state.nPast]);
-        sequence.state.nPast += 1;
-        sequence.state.pending = token;
-        sequence.state.tokens.push(token);
+        sequence.state.appendSampled(token);
         context.stats.generatedTokens += 1;
         entry.result.tokens.push(token);
         entry.result.logprobs.push(output.logprob!);

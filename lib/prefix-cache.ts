@@ -139,11 +139,7 @@ export class PrefixCache {
     const lastIsText = entry.items[length - 1]!.startsWith("t");
     const keep = lastIsText ? positions - 1 : positions;
     await this.#context.truncate(sequence, keep);
-    const state = sequence.state;
-    state.tokens = state.tokens.slice(0, textTokens);
-    state.nPast = keep;
-    state.pending = lastIsText ? state.tokens[textTokens - 1]! : null;
-    state.endsWithMedia = !lastIsText;
+    sequence.state.rewind(textTokens, keep, lastIsText);
   }
 
   async #remember(sequence: Sequence, items: string[], widths: number[]): Promise<void> {

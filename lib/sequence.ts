@@ -14,28 +14,17 @@ import type { EngineSequence } from "./engine/types.js";
 export type { EvaluateOptions, EvaluateResult, MarkedPrompt, PromptPart };
 import { createError, DisposedError, InvalidArgumentError } from "./errors.js";
 import { Mutex } from "./mutex.js";
-import type { NativeSampler } from "./native.js";
 import type { SamplingOptions } from "./engine/sampling-options.js";
 import { createSampler } from "./sampling.js";
-
-/** @internal state a Context and generate() update; not part of the public surface. */
-export interface SequenceState {
-  tokens: number[];
-  /** Next position to write in the KV cache (tokens already in the cache). */
-  nPast: number;
-  pending: number | null;
-  sampler: NativeSampler;
-  /** The last thing evaluated was an image: there is no text token to generate from yet. */
-  endsWithMedia: boolean;
-}
+import type { SequenceState } from "./sequence-state.js";
 
 export class Sequence implements EngineSequence {
   readonly id: number;
   readonly context: Context;
   /** @internal */
   readonly lock = new Mutex();
-  /** @internal */
-  state: SequenceState;
+  /** @internal changed only through its transitions (sequence-state.ts) */
+  readonly state: SequenceState;
   #disposed = false;
 
   /** @internal use context.createSequence() or sequence.fork() */
@@ -66,9 +55,7 @@ export class Sequence implements EngineSequence {
   /** Replaces the sampler (e.g. a new temperature or seed). Takes effect at the next generation. */
   setSampling(options: SamplingOptions): void {
     this.checkLive();
-    const sampler = createSampler(this.context.model.native, options);
-    this.state.sampler.dispose();
-    this.state.sampler = sampler;
+    this.state.replaceSampler(createSampler(this.context.model.native, options));
   }
 
   /**
@@ -107,7 +94,7 @@ export class Sequence implements EngineSequence {
           "create the context with a larger contextSize or use a smaller image",
       );
     }
-    const saved = { ...this.state, tokens: [...this.state.tokens] };
+    const saved = this.state.snapshot();
     const added: number[] = [];
     let next: EvaluateResult["next"];
     let item = 0;
@@ -129,7 +116,7 @@ export class Sequence implements EngineSequence {
       }
     } catch (error) {
       await this.context.truncate(this, saved.nPast);
-      this.state = { ...saved, sampler: this.state.sampler };
+      this.state.restore(saved);
       throw error;
     }
     return { tokens: added, next };
@@ -169,10 +156,7 @@ export class Sequence implements EngineSequence {
       });
       if (readNext) next = { top: outputs[0]!.top, probes: outputs[0]!.probes };
     }
-    this.state.nPast += toDecode.length;
-    this.state.pending = readNext ? null : all[all.length - 1]!;
-    this.state.tokens.push(...added);
-    if (added.length > 0) this.state.endsWithMedia = false;
+    this.state.appendText(added, toDecode.length, readNext ? null : all[all.length - 1]!);
     this.context.stats.promptTokens += toDecode.length;
     return { tokens: added, next };
   }
