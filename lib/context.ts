@@ -13,7 +13,6 @@ import type { Model } from "./model.js";
 import { withCancellation } from "./abort.js";
 import { nativeAddon, type NativeChunks, type NativeContext, type NativeContextInfo } from "./native.js";
 import { createSampler } from "./sampling.js";
-import { Mutex } from "./mutex.js";
 import { Semaphore } from "./semaphore.js";
 import { PrefixCache, type AcquireOptions, type PrefixCacheOptions } from "./prefix-cache.js";
 import { Sequence } from "./sequence.js";
@@ -64,10 +63,8 @@ export class Context implements EngineContext<Sequence> {
   readonly stats: ContextStats = { promptTokens: 0, generatedTokens: 0, decodeCalls: 0, imageEncodes: 0, cachedItems: 0 };
   /** Sequences searches may reserve: all but those the prefix cache keeps. */
   readonly #reservations: Semaphore;
-  /** Whether concurrent searches share batch steps (see ContextOptions.shareBatches). */
+  /** Whether concurrent searches share batch steps (see ContextOptions.shareBatches; lib/reasoning acts on it). */
   readonly shareBatches: boolean;
-  /** @internal searches take turns through this when shareBatches is false */
-  readonly searchTurns = new Mutex();
   /** Present when the context was created with `prefixCache`. */
   readonly prefixCache: PrefixCache | null;
   /** @internal */

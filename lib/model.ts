@@ -9,7 +9,8 @@ import { createError, DisposedError, ModelNotFoundError, native, nativeSync } fr
 import { nativeAddon, type NativeModel, type NativeModelMetadata } from "./native.js";
 import { Projector, type LoadProjectorOptions } from "./projector.js";
 import type { ReasonOptions } from "./reasoning/options.js";
-import { reason } from "./reasoning/reason.js";
+import { reasonOnModel } from "./reasoning/reason-on-model.js";
+import { forgetSharedReasoningContext } from "./reasoning/shared-context.js";
 import type { ReasonResult } from "./reasoning/trace.js";
 
 export interface LoadModelOptions {
@@ -174,26 +175,11 @@ export class Model {
   /**
    * Staged reasoning over an image and a question with the chosen search strategy (reasoning/options).
    * Runs on `options.context`, or on a context the model keeps for reasoning (created on first use with
-   * a prefix cache, and shared by concurrent calls).
+   * a prefix cache, and shared by concurrent calls). A convenience: the search policy — that context,
+   * and searches taking turns — lives in lib/reasoning (reason-on-model.ts).
    */
-  async reason(options: ReasonOptions & { context?: Context }): Promise<ReasonResult> {
-    const { context, ...rest } = options;
-    const target = context ?? (await this.#sharedReasoningContext());
-    return target.shareBatches ? reason(target, rest) : target.searchTurns.run(() => reason(target, rest));
-  }
-
-  #reasoningContext: Promise<Context> | null = null;
-
-  #sharedReasoningContext(): Promise<Context> {
-    this.#reasoningContext ??= this.createContext({
-      contextSize: Math.min(8192, this.metadata.contextLength || 8192),
-      sequences: 64,
-      prefixCache: { sequences: 4 },
-    }).catch((error) => {
-      this.#reasoningContext = null;
-      throw error;
-    });
-    return this.#reasoningContext;
+  reason(options: ReasonOptions & { context?: Context }): Promise<ReasonResult> {
+    return reasonOnModel(this, options);
   }
 
   async createContext(options: ContextOptions = {}): Promise<Context> {
@@ -206,7 +192,7 @@ export class Model {
   /** Disposes every context made from this model, then frees the weights. */
   async dispose(): Promise<void> {
     if (!this.#native) return;
-    this.#reasoningContext = null;
+    forgetSharedReasoningContext(this);
     await Promise.all([...this.#contexts].map((context) => context.dispose()));
     this.#projector?.dispose();
     this.#projector = null;

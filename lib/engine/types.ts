@@ -49,6 +49,11 @@ export interface EngineContext<S extends EngineSequence = EngineSequence> {
   readonly freeCells: number;
   readonly freeSequences: number;
   /**
+   * Optional: false when searches on this context must not share batch steps, so that a result never
+   * depends on what else ran; model.reason() then runs them in turn (lib/reasoning/search-turns.ts).
+   */
+  readonly shareBatches?: boolean;
+  /**
    * Optional: reserve `n` sequences for a search, waiting while other searches hold them. Resolves with a
    * release function; rejects at once if `n` can never be available.
    */
