@@ -34,6 +34,8 @@ export const ERROR_CODES = [
   "DOWNLOAD_FAILED",
   "CHECKSUM_MISMATCH",
   "QUANTIZE_FAILED",
+  "INVALID_CHECKPOINT",
+  "WRITE_FAILED",
   "INTERNAL",
 ] as const;
 
@@ -61,6 +63,10 @@ export class AbortError extends StagebeamError {
 }
 export class DisposedError extends StagebeamError {}
 export class InvalidImageError extends StagebeamError {}
+/** A Hugging Face checkpoint that cannot be converted: missing or inconsistent files, tensors or config. */
+export class InvalidCheckpointError extends StagebeamError {}
+/** An output file could not be written (disk full, no permission, no such folder). */
+export class WriteError extends StagebeamError {}
 
 const classes: Partial<Record<ErrorCode, new (code: ErrorCode, message: string, options?: { cause?: unknown }) => StagebeamError>> = {
   MODEL_NOT_FOUND: ModelNotFoundError,
@@ -83,6 +89,8 @@ const classes: Partial<Record<ErrorCode, new (code: ErrorCode, message: string, 
   MEDIA_MARKER_MISMATCH: InvalidArgumentError,
   NO_PROJECTOR: InvalidArgumentError,
   UBATCH_TOO_SMALL: InvalidArgumentError,
+  INVALID_CHECKPOINT: InvalidCheckpointError,
+  WRITE_FAILED: WriteError,
 };
 
 export function createError(code: ErrorCode, message: string, cause?: unknown): StagebeamError {

@@ -1,16 +1,41 @@
-// Writes GGUF v3 files: typed metadata and F32 tensors. Used to generate tiny random-weight models
-// (tests, the demo) without any download.
-import { closeSync, openSync, writeSync } from "node:fs";
-import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION, GgmlType, GgufType, type GgufScalar, type GgufValue } from "./types.js";
+// Writes GGUF v3 files: typed metadata and F32, F16 or Q8_0 tensors whose values are given whole, made on
+// demand, or streamed in chunks of whole rows (so a converter never holds a 2 GB tensor). The file is
+// written under a temporary name beside the target and renamed only when complete; any failure or abort
+// removes it, so a file at the target path is always a whole GGUF.
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { AbortError, createError, StagebeamError, toStagebeamError } from "../errors.js";
+import { encodeF16 } from "./f16.js";
+import { encodeQ8_0, Q8_0_BLOCK_VALUES } from "./q8_0.js";
+import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION, GgmlType, GgufType, ggmlTensorBytes, type GgufScalar, type GgufValue } from "./types.js";
+
+/** The tensor types the writer encodes from float32 values. */
+export type GgufWriteType = GgmlType.F32 | GgmlType.F16 | GgmlType.Q8_0;
+
+/** Float32 values in chunks of whole rows (any number of rows per chunk), in order. */
+export type RowChunks = Iterable<Float32Array>;
 
 export interface GgufTensor {
   name: string;
   /** ggml order: dims[0] is the fastest-varying (row length). */
   dims: number[];
-  /** The values, or a function making them when the tensor is written (so a model of several GB is
-   *  never in memory at once). */
-  data: Float32Array | (() => Float32Array);
+  /** How the values are stored (default F32). Q8_0 needs a row length that is a multiple of 32. */
+  type?: GgufWriteType;
+  /** The values; or a function making them when the tensor is written, whole or as row chunks (so a
+   *  model of several GB is never in memory at once). */
+  data: Float32Array | (() => Float32Array | RowChunks);
 }
+
+/** Shorthands for metadata values. */
+export const gguf = {
+  u32: (value: number): GgufValue => ({ type: GgufType.UINT32, value }),
+  i32: (value: number): GgufValue => ({ type: GgufType.INT32, value }),
+  f32: (value: number): GgufValue => ({ type: GgufType.FLOAT32, value }),
+  bool: (value: boolean): GgufValue => ({ type: GgufType.BOOL, value }),
+  str: (value: string): GgufValue => ({ type: GgufType.STRING, value }),
+  strs: (value: string[]): GgufValue => ({ type: GgufType.ARRAY, itemType: GgufType.STRING, value }),
+  f32s: (value: number[]): GgufValue => ({ type: GgufType.ARRAY, itemType: GgufType.FLOAT32, value }),
+  i32s: (value: number[]): GgufValue => ({ type: GgufType.ARRAY, itemType: GgufType.INT32, value }),
+};
 
 class ByteSink {
   chunks: Buffer[] = [];
@@ -49,7 +74,7 @@ class ByteSink {
       case GgufType.UINT64: b.writeBigUInt64LE(BigInt(v as number | bigint)); return this.push(b);
       case GgufType.INT64: b.writeBigInt64LE(BigInt(v as number | bigint)); return this.push(b);
       case GgufType.FLOAT64: b.writeDoubleLE(Number(v)); return this.push(b);
-      default: throw new Error(`cannot write GGUF value type ${type}`);
+      default: throw createError("INVALID_ARGUMENT", `cannot write GGUF value type ${type}`);
     }
   }
   pad(alignment: number) {
@@ -58,64 +83,243 @@ class ByteSink {
   }
 }
 
-/** Shorthands for metadata values. */
-export const gguf = {
-  u32: (value: number): GgufValue => ({ type: GgufType.UINT32, value }),
-  i32: (value: number): GgufValue => ({ type: GgufType.INT32, value }),
-  f32: (value: number): GgufValue => ({ type: GgufType.FLOAT32, value }),
-  bool: (value: boolean): GgufValue => ({ type: GgufType.BOOL, value }),
-  str: (value: string): GgufValue => ({ type: GgufType.STRING, value }),
-  strs: (value: string[]): GgufValue => ({ type: GgufType.ARRAY, itemType: GgufType.STRING, value }),
-  f32s: (value: number[]): GgufValue => ({ type: GgufType.ARRAY, itemType: GgufType.FLOAT32, value }),
-  i32s: (value: number[]): GgufValue => ({ type: GgufType.ARRAY, itemType: GgufType.INT32, value }),
-};
+interface PlannedTensor {
+  tensor: GgufTensor;
+  type: GgufWriteType;
+  elements: number;
+  bytes: number;
+  offset: number;
+}
 
-export function writeGguf(path: string, kv: Map<string, GgufValue>, tensors: GgufTensor[]): void {
-  const head = new ByteSink();
-  head.u32(GGUF_MAGIC);
-  head.u32(GGUF_VERSION);
-  head.u64(tensors.length);
-  head.u64(kv.size);
+interface GgufPlan {
+  header: ByteSink;
+  tensors: PlannedTensor[];
+  /** Total file size. */
+  size: number;
+}
+
+function planGguf(kv: Map<string, GgufValue>, tensors: GgufTensor[]): GgufPlan {
+  const header = new ByteSink();
+  header.u32(GGUF_MAGIC);
+  header.u32(GGUF_VERSION);
+  header.u64(tensors.length);
+  header.u64(kv.size);
   for (const [key, v] of kv) {
-    head.str(key);
-    head.u32(v.type);
+    header.str(key);
+    header.u32(v.type);
     if (v.type === GgufType.ARRAY) {
-      head.u32(v.itemType);
-      head.u64(v.value.length);
-      for (const item of v.value) head.scalar(v.itemType, item);
+      header.u32(v.itemType);
+      header.u64(v.value.length);
+      for (const item of v.value) header.scalar(v.itemType, item);
     } else {
-      head.scalar(v.type, v.value);
+      header.scalar(v.type, v.value);
     }
   }
+  const names = new Set<string>();
   let offset = 0;
-  const offsets: number[] = [];
-  for (const t of tensors) {
-    const elements = t.dims.reduce((a, b) => a * b, 1);
-    if (typeof t.data !== "function" && elements !== t.data.length) throw new Error(`tensor ${t.name}: dims ${t.dims} do not match ${t.data.length} values`);
-    head.str(t.name);
-    head.u32(t.dims.length);
-    for (const d of t.dims) head.u64(d);
-    head.u32(GgmlType.F32);
-    head.u64(offset);
-    offsets.push(offset);
-    offset += Math.ceil((elements * 4) / GGUF_DEFAULT_ALIGNMENT) * GGUF_DEFAULT_ALIGNMENT;
+  const planned: PlannedTensor[] = [];
+  for (const tensor of tensors) {
+    const type = tensor.type ?? GgmlType.F32;
+    if (names.has(tensor.name)) throw createError("INVALID_ARGUMENT", `tensor ${tensor.name} is listed twice`);
+    names.add(tensor.name);
+    if (tensor.dims.length < 1 || tensor.dims.length > 4 || tensor.dims.some((d) => !Number.isInteger(d) || d < 1)) {
+      throw createError("INVALID_ARGUMENT", `tensor ${tensor.name}: dims [${tensor.dims}] must be 1 to 4 positive integers`);
+    }
+    if (type !== GgmlType.F32 && type !== GgmlType.F16 && type !== GgmlType.Q8_0) {
+      throw createError("INVALID_ARGUMENT", `tensor ${tensor.name}: the writer stores F32, F16 or Q8_0, not type ${type}`);
+    }
+    const bytes = ggmlTensorBytes(type, tensor.dims);
+    if (bytes === undefined) {
+      throw createError("INVALID_ARGUMENT", `tensor ${tensor.name}: Q8_0 needs a row length that is a multiple of ${Q8_0_BLOCK_VALUES}, got ${tensor.dims[0]}`);
+    }
+    const elements = tensor.dims.reduce((a, b) => a * b, 1);
+    header.str(tensor.name);
+    header.u32(tensor.dims.length);
+    for (const d of tensor.dims) header.u64(d);
+    header.u32(type);
+    header.u64(offset);
+    planned.push({ tensor, type, elements, bytes, offset });
+    offset += Math.ceil(bytes / GGUF_DEFAULT_ALIGNMENT) * GGUF_DEFAULT_ALIGNMENT;
   }
-  head.pad(GGUF_DEFAULT_ALIGNMENT);
+  header.pad(GGUF_DEFAULT_ALIGNMENT);
+  return { header, tensors: planned, size: header.length + offset };
+}
 
-  const fd = openSync(path, "w");
-  try {
-    for (const chunk of head.chunks) writeSync(fd, chunk);
-    let written = 0;
-    tensors.forEach((t, i) => {
-      if (offsets[i]! > written) writeSync(fd, Buffer.alloc(offsets[i]! - written));
-      const data = typeof t.data === "function" ? t.data() : t.data;
-      if (data.length !== t.dims.reduce((a, b) => a * b, 1)) throw new Error(`tensor ${t.name}: dims ${t.dims} do not match ${data.length} values`);
-      const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-      for (let at = 0; at < bytes.length; at += 1 << 30) writeSync(fd, bytes.subarray(at, Math.min(bytes.length, at + (1 << 30))));
-      written = offsets[i]! + bytes.length;
-    });
-    if (offset > written) writeSync(fd, Buffer.alloc(offset - written));
-  } finally {
-    closeSync(fd);
+/** The size in bytes of the GGUF file these key/values and tensors make (no tensor data is made). */
+export function ggufFileSize(kv: Map<string, GgufValue>, tensors: GgufTensor[]): number {
+  return planGguf(kv, tensors).size;
+}
+
+/** The header (up to the aligned start of the data) of the GGUF file these key/values and tensors make. */
+export function ggufHeaderBytes(kv: Map<string, GgufValue>, tensors: GgufTensor[]): Buffer {
+  return Buffer.concat(planGguf(kv, tensors).header.chunks);
+}
+
+function encode(values: Float32Array, type: GgufWriteType): Uint8Array {
+  if (type === GgmlType.F16) return encodeF16(values);
+  if (type === GgmlType.Q8_0) return encodeQ8_0(values);
+  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+}
+
+/**
+ * The writing itself, as a generator that yields the bytes written so far after every chunk: the sync
+ * writer runs it straight through, the async one checks for abort and lets the event loop run between
+ * chunks.
+ */
+function* writeChunks(fd: number, plan: GgufPlan): Generator<number, void> {
+  const writeAll = (bytes: Uint8Array) => {
+    for (let at = 0; at < bytes.length; at += 1 << 30) {
+      const part = bytes.subarray(at, Math.min(bytes.length, at + (1 << 30)));
+      let done = 0;
+      while (done < part.length) done += writeSync(fd, part, done, part.length - done);
+    }
+  };
+  for (const chunk of plan.header.chunks) writeAll(chunk);
+  let written = plan.header.length;
+  const dataStart = plan.header.length;
+  yield written;
+  for (const p of plan.tensors) {
+    const { tensor } = p;
+    const start = dataStart + p.offset;
+    if (start > written) writeAll(Buffer.alloc(start - written));
+    written = start;
+    const made = typeof tensor.data === "function" ? tensor.data() : tensor.data;
+    const chunks: RowChunks = made instanceof Float32Array ? [made] : made;
+    const rowLength = tensor.dims[0]!;
+    let values = 0;
+    for (const chunk of chunks) {
+      if (!(chunk instanceof Float32Array)) throw createError("INVALID_ARGUMENT", `tensor ${tensor.name}: a chunk is not a Float32Array`);
+      if (chunk.length % rowLength !== 0) throw createError("INVALID_ARGUMENT", `tensor ${tensor.name}: a chunk of ${chunk.length} values is not a whole number of ${rowLength}-value rows`);
+      if (values + chunk.length > p.elements) throw createError("INVALID_ARGUMENT", `tensor ${tensor.name}: more values than dims [${tensor.dims}] hold (${p.elements})`);
+      values += chunk.length;
+      const bytes = encode(chunk, p.type);
+      writeAll(bytes);
+      written += bytes.length;
+      yield written;
+    }
+    if (values !== p.elements) throw createError("INVALID_ARGUMENT", `tensor ${tensor.name}: dims [${tensor.dims}] need ${p.elements} values, got ${values}`);
   }
+  if (plan.size > written) writeAll(Buffer.alloc(plan.size - written));
+  yield plan.size;
+}
+
+export interface GgufWriteOptions {
+  signal?: AbortSignal;
+  /** Called after every chunk with the bytes written so far and the file's total size. */
+  onProgress?: (bytesWritten: number, bytesTotal: number) => void;
+}
+
+/** A GGUF written completely under a temporary name: commit() renames it into place, discard() removes it. */
+export interface StagedGguf {
+  readonly path: string;
+  readonly partialPath: string;
+  readonly size: number;
+  commit(): void;
+  discard(): void;
+}
+
+function partialPathOf(path: string): string {
+  return `${path}.${process.pid}.partial`;
+}
+
+function writeFailed(path: string, error: unknown): StagebeamError {
+  if (error instanceof StagebeamError) return error;
+  const code = (error as NodeJS.ErrnoException).code;
+  // Only the file system's errors are write failures; anything else is a bug to report as it is.
+  if (typeof code !== "string" || typeof (error as NodeJS.ErrnoException).syscall !== "string") return toStagebeamError(error);
+  const hint = code === "ENOSPC" ? ": the disk is full; free space or write elsewhere" : code === "ENOENT" ? ": its folder does not exist" : code === "EACCES" || code === "EPERM" ? ": permission denied" : "";
+  return createError("WRITE_FAILED", `could not write ${path}${hint} (${(error as Error).message})`, error);
+}
+
+function openPartial(path: string): { fd: number; partialPath: string } {
+  const partialPath = partialPathOf(path);
+  try {
+    return { fd: openSync(partialPath, "w"), partialPath };
+  } catch (error) {
+    throw writeFailed(path, error);
+  }
+}
+
+function removeQuietly(path: string) {
+  rmSync(path, { force: true });
+}
+
+function staged(path: string, partialPath: string, size: number): StagedGguf {
+  let settled = false;
+  return {
+    path,
+    partialPath,
+    size,
+    commit() {
+      if (settled) return;
+      try {
+        renameSync(partialPath, path);
+      } catch (error) {
+        removeQuietly(partialPath);
+        throw writeFailed(path, error);
+      } finally {
+        settled = true;
+      }
+    },
+    discard() {
+      if (settled) return;
+      settled = true;
+      removeQuietly(partialPath);
+    },
+  };
+}
+
+/** Writes a GGUF synchronously (small files: fixtures, tiny models). */
+export function writeGguf(path: string, kv: Map<string, GgufValue>, tensors: GgufTensor[]): void {
+  const plan = planGguf(kv, tensors);
+  const { fd, partialPath } = openPartial(path);
+  try {
+    try {
+      const steps = writeChunks(fd, plan);
+      while (!steps.next().done);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (error) {
+    removeQuietly(partialPath);
+    throw writeFailed(path, error);
+  }
+  staged(path, partialPath, plan.size).commit();
+}
+
+/**
+ * Writes a GGUF under a temporary name without renaming it, yielding to the event loop between chunks
+ * so that `signal` can abort it (the partial file is then removed and an AbortError thrown). Used to
+ * write several files that must appear together.
+ */
+export async function stageGgufAsync(path: string, kv: Map<string, GgufValue>, tensors: GgufTensor[], options: GgufWriteOptions = {}): Promise<StagedGguf> {
+  const plan = planGguf(kv, tensors);
+  const { signal, onProgress } = options;
+  if (signal?.aborted) throw new AbortError(`writing ${path} was aborted`, { cause: signal.reason });
+  const { fd, partialPath } = openPartial(path);
+  try {
+    try {
+      let lastYield = Date.now();
+      for (const written of writeChunks(fd, plan)) {
+        onProgress?.(written, plan.size);
+        if (Date.now() - lastYield >= 20) {
+          await new Promise((resolve) => setImmediate(resolve));
+          lastYield = Date.now();
+        }
+        if (signal?.aborted) throw new AbortError(`writing ${path} was aborted`, { cause: signal.reason });
+      }
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (error) {
+    removeQuietly(partialPath);
+    throw writeFailed(path, error);
+  }
+  return staged(path, partialPath, plan.size);
+}
+
+/** Writes a GGUF asynchronously, with progress and abort; the file appears at `path` only when complete. */
+export async function writeGgufAsync(path: string, kv: Map<string, GgufValue>, tensors: GgufTensor[], options: GgufWriteOptions = {}): Promise<void> {
+  (await stageGgufAsync(path, kv, tensors, options)).commit();
 }
