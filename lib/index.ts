@@ -22,4 +22,5 @@ export type { ReasonResult, CandidateRecord, JudgementRecord, ReasonCounts } fro
 export { STAGES, parseStage, parseAnswer, stageGrammar, type Stage } from "./reasoning/stages.js";
 export { backendDevices } from "./native.js";
 export { quantizeModel, type QuantizationType } from "./quantize.js";
+export { convertModel, type ConvertModelOptions, type ConvertModelResult, type MllamaWeightType } from "./mllama/convert.js";
 export type * from "./engine/types.js";

@@ -5,6 +5,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
 import { AbortError, StagebeamError } from "../errors.js";
+import { registerConvert } from "./convert.js";
 import { registerDemo } from "./demo.js";
 import { registerInfo } from "./info.js";
 import { registerPull } from "./pull.js";
@@ -35,12 +36,14 @@ Examples:
   $ stagebeam run -m model.gguf --projector mmproj.gguf --image photo.jpg "What is unusual here?"
   $ stagebeam run -m model.gguf --projector mmproj.gguf --image photo.jpg --strategy stage-beam --width 4 --json "…"
   $ stagebeam info model.gguf --projector mmproj.gguf
-  $ stagebeam pull hf:OWNER/REPO/FILE.gguf`,
+  $ stagebeam pull hf:OWNER/REPO/FILE.gguf
+  $ stagebeam convert ./Llama-3.2V-11B-cot --type q8_0          # Hugging Face mllama → model + projector GGUF`,
     );
   registerRun(program, controller.signal);
   registerInfo(program, controller.signal);
   registerPull(program, controller.signal);
   registerDemo(program, controller.signal);
+  registerConvert(program, controller.signal);
   for (const command of program.commands) command.exitOverride();
 
   try {
