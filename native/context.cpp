@@ -8,6 +8,7 @@
 #include "arguments.h"
 #include "cancellation.h"
 #include "chunks.h"
+#include "decode_request.h"
 #include "decode_worker.h"
 #include "image_eval_worker.h"
 #include "errors.h"
@@ -209,59 +210,9 @@ Napi::Value Context::Clear(const Napi::CallbackInfo & info) {
 Napi::Value Context::Decode(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     auto h = Idle(env);
-    using namespace arguments;
-    Napi::Object o = ObjectOr(info, 0);
-    DecodeRequest r;
-    r.tokens = Int32s(env, o.Get("tokens"), "tokens");
-    r.positions = Int32s(env, o.Get("positions"), "positions");
-    r.seq_ids = Int32s(env, o.Get("seqIds"), "seqIds");
-    r.outputs = Uint8s(env, o.Get("outputs"), "outputs");
-    const size_t n = r.tokens.size();
-    if (n == 0) Throw(env, "INVALID_ARGUMENT", "decode needs at least one token");
-    if (r.positions.size() != n || r.seq_ids.size() != n || r.outputs.size() != n) {
-        Throw(env, "INVALID_ARGUMENT", "tokens, positions, seqIds and outputs must have the same length");
-    }
-    const int32_t n_vocab = llama_vocab_n_tokens(h->model->vocab);
-    const int32_t n_seq = static_cast<int32_t>(llama_n_seq_max(h->ctx));
-    const int32_t n_ctx = static_cast<int32_t>(llama_n_ctx(h->ctx));
-    size_t n_outputs = 0;
-    for (size_t i = 0; i < n; ++i) {
-        if (r.tokens[i] < 0 || r.tokens[i] >= n_vocab) {
-            Throw(env, "INVALID_TOKEN", "token id " + std::to_string(r.tokens[i]) + " is out of range: the vocabulary has " + std::to_string(n_vocab) + " tokens");
-        }
-        if (r.seq_ids[i] < 0 || r.seq_ids[i] >= n_seq) {
-            Throw(env, "INVALID_SEQUENCE", "sequence id " + std::to_string(r.seq_ids[i]) + " is out of range: the context has " + std::to_string(n_seq) + " sequences");
-        }
-        if (r.positions[i] < 0 || r.positions[i] >= n_ctx) {
-            Throw(env, "CONTEXT_FULL", "position " + std::to_string(r.positions[i]) + " is beyond the context size " + std::to_string(n_ctx) +
-                                           ": create the context with a larger contextSize");
-        }
-        n_outputs += r.outputs[i] ? 1 : 0;
-    }
-
-    Napi::Value samplers = o.Get("samplers");
-    if (!samplers.IsUndefined() && !samplers.IsNull()) {
-        if (!samplers.IsArray() || samplers.As<Napi::Array>().Length() != n_outputs) {
-            Throw(env, "INVALID_ARGUMENT", "samplers must be an array with one entry (Sampler or null) per output");
-        }
-        Napi::Array a = samplers.As<Napi::Array>();
-        for (uint32_t i = 0; i < a.Length(); ++i) {
-            Napi::Value s = a.Get(i);
-            r.samplers.push_back(s.IsNull() || s.IsUndefined() ? nullptr : Sampler::HandleOf(s));
-        }
-    } else {
-        r.samplers.assign(n_outputs, nullptr);
-    }
-    for (const auto & s : r.samplers) {
-        if (s && s->model != h->model) Throw(env, "INVALID_ARGUMENT", "a sampler was made for a different model");
-    }
-    r.top_k = static_cast<int32_t>(Integer(o, "topK", 0, 0, std::min(n_vocab, 1024)));
-    if (Has(o, "probes")) {
-        r.probes = Int32s(env, o.Get("probes"), "probes");
-        for (int32_t t : r.probes) {
-            if (t < 0 || t >= n_vocab) Throw(env, "INVALID_TOKEN", "probe token id " + std::to_string(t) + " is out of range");
-        }
-    }
+    DecodeLimits limits{llama_vocab_n_tokens(h->model->vocab), static_cast<int32_t>(llama_n_seq_max(h->ctx)),
+                        static_cast<int32_t>(llama_n_ctx(h->ctx)), h->model.get()};
+    DecodeRequest r = ParseDecodeRequest(info, limits);
     CancelFlag cancel = Cancellation::FlagOf(info.Length() > 1 ? info[1] : env.Undefined());
 
     auto * worker = new DecodeWorker(env, h, std::move(r), cancel);

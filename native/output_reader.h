@@ -1,0 +1,56 @@
+// What a decode call returns for its outputs, computed from logit rows on the worker thread: the
+// sampled token (with the sequence's own sampler), its logprob under the raw distribution, the top-k
+// logprobs and the logprobs of probe tokens. Only these cross to JS, never a vocabulary row.
+//
+// Shared by both engines' decode workers: llama.cpp hands out logit rows through llama_get_logits_ith,
+// the mllama engine from its own output tensor; both give rows of the vocabulary's full width.
+//
+// Rows are read in parallel when a step carries several sequences (one sampler each): on a CPU the
+// per-token work outside the graph — softmax and top-p over the whole vocabulary — grows with the number
+// of candidates, and the compute threads are idle meanwhile.
+#pragma once
+
+#include <napi.h>
+
+#include <vector>
+
+#include "decode_request.h"
+#include "llama.h"
+
+namespace stagebeam {
+
+class OutputReader {
+  public:
+    // n_vocab: the width of every logit row handed to Read.
+    OutputReader(const DecodeRequest & request, int32_t n_vocab);
+
+    struct Row {
+        const float * logits;
+        size_t index;  // the output's index in the request (its sampler, its place in the results)
+    };
+    // Reads rows, on up to n_threads threads when every row has its own sampler.
+    void Read(const std::vector<Row> & rows, size_t n_threads);
+
+    Napi::Object ToJs(Napi::Env env) const;
+
+  private:
+    struct Scratch {
+        std::vector<llama_token_data> candidates;
+        std::vector<int32_t> order;
+    };
+    void ReadRow(const float * logits, size_t index, Scratch & scratch);
+    void KeepRow(const float * logits, size_t index);
+
+    const DecodeRequest & request_;
+    const int32_t n_vocab_;
+    std::vector<Scratch> scratch_;
+
+    std::vector<int32_t> tokens_;
+    std::vector<float> logprobs_;
+    std::vector<int32_t> top_tokens_;
+    std::vector<float> top_logprobs_;
+    std::vector<float> probe_logprobs_;
+    std::vector<float> logits_;  // request.return_logits: n_outputs rows of n_vocab
+};
+
+}  // namespace stagebeam
