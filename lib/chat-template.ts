@@ -16,9 +16,22 @@ export function contentText(content: ChatMessage["content"], marker: string): st
   return content.map((part) => (part.type === "image" ? marker : part.text)).join("");
 }
 
+/** What a template sees of a content part: images carry no data, only their place. */
+export type TemplatePart = { type: "image" } | { type: "text"; text: string };
+
 interface RenderedMessage {
   role: string;
-  content: string;
+  /**
+   * Text with media markers in place of images, or the parts themselves for templates that place the
+   * images (Llama 3.2 Vision's emits `<|image|>` and drops its system block when a message has one).
+   */
+  content: string | TemplatePart[];
+}
+
+/** Parts a template can read, from a message's content. */
+export function templateParts(content: ChatMessage["content"]): TemplatePart[] {
+  if (typeof content === "string") return [{ type: "text", text: content }];
+  return content.map((part) => (part.type === "image" ? { type: "image" } : { type: "text", text: part.text }));
 }
 
 export interface ChatTemplateInput {
@@ -27,8 +40,10 @@ export interface ChatTemplateInput {
   addGenerationPrompt: boolean;
   bosToken: string;
   eosToken: string;
-  /** llama.cpp's renderer, tried when the Jinja renderer fails. */
-  fallback: (template: string, messages: RenderedMessage[], addGenerationPrompt: boolean) => string | null;
+  /** Further template variables (e.g. Llama 3.x's `date_string`, to render the same prompt every day). */
+  variables?: Record<string, unknown>;
+  /** llama.cpp's renderer, tried when the Jinja renderer fails; it takes text only. */
+  fallback: (template: string, messages: { role: string; content: string }[], addGenerationPrompt: boolean) => string | null;
 }
 
 const compiled = new Map<string, Template>();
@@ -42,6 +57,7 @@ export function renderChatTemplate(input: ChatTemplateInput): string {
       compiled.set(input.template, template);
     }
     return template.render({
+      ...input.variables,
       messages: input.messages,
       add_generation_prompt: input.addGenerationPrompt,
       bos_token: input.bosToken,
@@ -50,7 +66,11 @@ export function renderChatTemplate(input: ChatTemplateInput): string {
   } catch (error) {
     jinjaError = error;
   }
-  const rendered = input.fallback(input.template, input.messages, input.addGenerationPrompt);
+  const flat = input.messages.map((m) => ({
+    role: m.role,
+    content: typeof m.content === "string" ? m.content : m.content.map((part) => (part.type === "text" ? part.text : "")).join(""),
+  }));
+  const rendered = input.fallback(input.template, flat, input.addGenerationPrompt);
   if (rendered !== null) return rendered;
   throw createError(
     "INVALID_ARGUMENT",

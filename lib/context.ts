@@ -11,6 +11,7 @@ import type { SamplingOptions } from "./engine/sampling-options.js";
 import { Generation, type GenerationRequest } from "./generation.js";
 import type { Model } from "./model.js";
 import { withCancellation } from "./abort.js";
+import { createMllamaContext } from "./mllama/engine.js";
 import { nativeAddon, type NativeChunks, type NativeContext, type NativeContextInfo } from "./native.js";
 import { createSampler } from "./sampling.js";
 import { Semaphore } from "./semaphore.js";
@@ -31,6 +32,11 @@ export interface ContextOptions {
   threads?: number;
   threadsBatch?: number;
   flashAttention?: "auto" | "on" | "off";
+  /**
+   * mllama models only: the type of the self-attention KV cache, "f16" (default, as llama.cpp) or "f32"
+   * (exact, for comparing with a reference; twice the memory).
+   */
+  kvType?: "f16" | "f32";
   /**
    * Keep evaluated prompts (image + text) in spare sequences so createSequenceFrom() can fork from them.
    * Cached prompts count against `sequences`. Off by default.
@@ -84,17 +90,19 @@ export class Context implements EngineContext<Sequence> {
     if (!["auto", "on", "off"].includes(fa)) {
       throw new InvalidArgumentError("INVALID_ARGUMENT", `flashAttention must be "auto", "on" or "off", got ${String(fa)}`);
     }
-    const nativeContext = await native(() =>
-      nativeAddon().Context.create(model.native, {
-        contextSize: options.contextSize ?? (trained > 0 ? Math.min(4096, trained) : 4096),
-        sequences: options.sequences ?? 8,
-        batchSize: options.batchSize ?? 512,
-        ubatchSize: options.ubatchSize,
-        threads: options.threads ?? availableParallelism(),
-        threadsBatch: options.threadsBatch,
-        flashAttention: fa === "auto" ? -1 : fa === "on" ? 1 : 0,
-      }),
-    );
+    const settings = {
+      contextSize: options.contextSize ?? (trained > 0 ? Math.min(4096, trained) : 4096),
+      sequences: options.sequences ?? 8,
+      batchSize: options.batchSize ?? 512,
+      ubatchSize: options.ubatchSize,
+      threads: options.threads ?? availableParallelism(),
+      threadsBatch: options.threadsBatch,
+      flashAttention: fa === "auto" ? -1 : fa === "on" ? 1 : 0,
+    };
+    const weights = model.mllama;
+    const nativeContext = weights
+      ? await createMllamaContext(weights, model.native, { ...settings, kvType: options.kvType })
+      : await native(() => nativeAddon().Context.create(model.native, settings));
     return new Context(model, nativeContext, options);
   }
 
@@ -149,7 +157,7 @@ export class Context implements EngineContext<Sequence> {
     return this.#native === null || this.#disposing !== null;
   }
 
-  applyChatTemplate(messages: ChatMessage[], options?: { addGenerationPrompt?: boolean; template?: string }): string {
+  applyChatTemplate(messages: ChatMessage[], options?: { addGenerationPrompt?: boolean; template?: string; variables?: Record<string, unknown> }): string {
     return this.model.applyChatTemplate(messages, options);
   }
 

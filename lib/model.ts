@@ -2,11 +2,12 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { withCancellation } from "./abort.js";
-import { contentText, DEFAULT_MEDIA_MARKER, renderChatTemplate } from "./chat-template.js";
+import { contentText, DEFAULT_MEDIA_MARKER, renderChatTemplate, templateParts } from "./chat-template.js";
 import type { ChatMessage } from "./engine/chat-message.js";
 import { Context, type ContextOptions } from "./context.js";
 import { createError, DisposedError, ModelNotFoundError, native, nativeSync } from "./errors.js";
-import { nativeAddon, type NativeModel, type NativeModelMetadata } from "./native.js";
+import { architectureOf, loadMllama, MLLAMA_ARCHITECTURE, mllamaModelMetadata } from "./mllama/engine.js";
+import { nativeAddon, type NativeMllamaModel, type NativeModel, type NativeModelMetadata } from "./native.js";
 import { Projector, type LoadProjectorOptions } from "./projector.js";
 import type { ReasonOptions } from "./reasoning/options.js";
 import { reasonOnModel } from "./reasoning/reason-on-model.js";
@@ -44,6 +45,16 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
   } catch {
     throw new ModelNotFoundError("MODEL_NOT_FOUND", `model file not found: ${path}`);
   }
+  if (architectureOf(path) === MLLAMA_ARCHITECTURE) {
+    if (options.projector !== undefined) {
+      throw createError(
+        "UNSUPPORTED_ARCHITECTURE",
+        "images are not supported yet for mllama models (Llama 3.2 Vision, LLaVA-CoT): load the text model alone, without a projector",
+      );
+    }
+    const { vocabulary, weights } = await loadMllama(path, options);
+    return new Model(vocabulary, path, weights);
+  }
   const addon = nativeAddon();
   const handle = await withCancellation(options.signal, (cancellation) =>
     native(() =>
@@ -67,27 +78,43 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
   return model;
 }
 
+/** Which engine runs a model: llama.cpp, or stagebeam's own mllama engine on ggml (Llama 3.2 Vision). */
+export type EngineName = "llama.cpp" | "mllama";
+
 export class Model {
   readonly path: string;
   readonly metadata: ModelMetadata;
+  readonly engine: EngineName;
   #native: NativeModel | null;
+  #mllama: NativeMllamaModel | null;
   #projector: Projector | null = null;
   #bosText: string | undefined;
   readonly #contexts = new Set<Context>();
   readonly #pieces = new Map<number, Uint8Array>();
   readonly #eog = new Map<number, boolean>();
 
-  /** @internal use loadModel() */
-  constructor(handle: NativeModel, path: string) {
+  /**
+   * @internal use loadModel(). `handle` is the llama.cpp model, or for mllama its vocabulary (tokenizer,
+   * samplers, chat template), with `mllama` the weights the addon's own engine runs.
+   */
+  constructor(handle: NativeModel, path: string, mllama: NativeMllamaModel | null = null) {
     this.#native = handle;
+    this.#mllama = mllama;
     this.path = path;
-    this.metadata = handle.metadata();
+    this.engine = mllama ? "mllama" : "llama.cpp";
+    this.metadata = mllama ? mllamaModelMetadata(handle.metadata(), mllama.metadata()) : handle.metadata();
   }
 
-  /** @internal */
+  /** @internal the llama.cpp model; for mllama, its vocabulary */
   get native(): NativeModel {
     if (!this.#native) throw new DisposedError("DISPOSED", "the model has been disposed");
     return this.#native;
+  }
+
+  /** @internal the mllama engine's weights; null for llama.cpp models */
+  get mllama(): NativeMllamaModel | null {
+    if (!this.#native) throw new DisposedError("DISPOSED", "the model has been disposed");
+    return this.#mllama;
   }
 
   get disposed(): boolean {
@@ -101,6 +128,9 @@ export class Model {
 
   /** Loads the model's mmproj GGUF so sequences can take images. Replaces a projector loaded before. */
   async loadProjector(path: string, options: LoadProjectorOptions = {}): Promise<Projector> {
+    if (this.engine === "mllama") {
+      throw createError("UNSUPPORTED_ARCHITECTURE", "images are not supported yet for mllama models (Llama 3.2 Vision, LLaVA-CoT)");
+    }
     const projector = await Projector.load(this.native, path, options);
     this.#projector?.dispose();
     this.#projector = projector;
@@ -153,8 +183,15 @@ export class Model {
     return eog;
   }
 
-  /** Renders messages with the model's chat template (or `template`). */
-  applyChatTemplate(messages: ChatMessage[], options: { addGenerationPrompt?: boolean; template?: string } = {}): string {
+  /**
+   * Renders messages with the model's chat template (or `template`). `variables` adds template variables,
+   * e.g. `{ date_string: "26 Jul 2024" }` for Llama 3.x templates, which otherwise put today's date in
+   * text-only prompts (so the same call renders differently from one day to the next).
+   */
+  applyChatTemplate(
+    messages: ChatMessage[],
+    options: { addGenerationPrompt?: boolean; template?: string; variables?: Record<string, unknown> } = {},
+  ): string {
     const template = options.template ?? this.metadata.chatTemplate;
     if (!template) {
       throw createError("INVALID_ARGUMENT", "this model has no chat template: pass options.template");
@@ -162,10 +199,14 @@ export class Model {
     const special = this.metadata.specialTokens;
     const text = (token: number | null) => (token === null ? "" : this.native.detokenize(Int32Array.of(token), false, true));
     const marker = this.#projector?.marker ?? DEFAULT_MEDIA_MARKER;
+    // mllama's template reads images from structured content and renders `<|image|>` itself; the others
+    // get text with the projector's media marker where each image goes.
+    const structured = this.engine === "mllama";
     return renderChatTemplate({
       template,
-      messages: messages.map((m) => ({ role: m.role, content: contentText(m.content, marker) })),
+      messages: messages.map((m) => ({ role: m.role, content: structured ? templateParts(m.content) : contentText(m.content, marker) })),
       addGenerationPrompt: options.addGenerationPrompt ?? true,
+      variables: options.variables,
       bosToken: text(special.bos),
       eosToken: text(special.eos),
       fallback: (tmpl, msgs, add) => nativeSync(() => this.native.applyChatTemplate(tmpl, msgs, add)),
@@ -198,5 +239,7 @@ export class Model {
     this.#projector = null;
     this.#native.dispose();
     this.#native = null;
+    this.#mllama?.dispose();
+    this.#mllama = null;
   }
 }

@@ -57,6 +57,8 @@ export interface NativeDecodeRequest {
   samplers: (NativeSampler | null)[];
   topK: number;
   probes?: Int32Array;
+  /** Parity tests only: return every output's whole logit row. */
+  returnLogits?: boolean;
 }
 
 export interface NativeDecodeResult {
@@ -65,6 +67,8 @@ export interface NativeDecodeResult {
   topTokens: Int32Array;
   topLogprobs: Float32Array;
   probeLogprobs: Float32Array;
+  /** With returnLogits: one row of vocabulary size per output. */
+  logits?: Float32Array;
 }
 
 export interface NativeContext {
@@ -130,17 +134,53 @@ export interface NativeDevice {
   type: "cpu" | "gpu" | "igpu" | "accel";
 }
 
+/** The mllama engine's weights (the addon's own ggml implementation; llama.cpp has no mllama). */
+export interface NativeMllamaModel {
+  metadata(): NativeMllamaMetadata;
+  dispose(): void;
+}
+
+export interface NativeMllamaMetadata {
+  architecture: "mllama";
+  name: string;
+  parameterCount: number;
+  sizeBytes: number;
+  contextLength: number;
+  embeddingSize: number;
+  layerCount: number;
+  headCount: number;
+  kvHeadCount: number;
+  /** Rows of the output head; the tokenizer has one token more (<|image|>), never sampled. */
+  outputVocabSize: number;
+  embeddingRows: number;
+  crossAttentionLayers: number[];
+  /** The device the offloaded blocks run on, or "CPU". */
+  device: string;
+  meta: Record<string, string>;
+}
+
 export interface NativeAddon {
   Model: {
     load(
       path: string,
-      options: { gpuLayers?: number; useMmap?: boolean },
+      /** vocabularyOnlyAs: load only the tokenizer of a file whose architecture llama.cpp lacks, read as this one's. */
+      options: { gpuLayers?: number; useMmap?: boolean; vocabularyOnlyAs?: string },
       onProgress?: (progress: number) => void,
       cancellation?: NativeCancellation,
     ): Promise<NativeModel>;
   };
   Context: { create(model: NativeModel, options: Record<string, unknown>): Promise<NativeContext> };
   Sampler: new (model: NativeModel, options: Record<string, unknown>) => NativeSampler;
+  MllamaModel: {
+    load(
+      path: string,
+      options: { gpuLayers?: number },
+      onProgress?: (progress: number) => void,
+      cancellation?: NativeCancellation,
+    ): Promise<NativeMllamaModel>;
+  };
+  /** A context with the NativeContext shape over the mllama engine; `vocabulary` is the model's tokenizer. */
+  MllamaContext: { create(model: NativeMllamaModel, vocabulary: NativeModel, options: Record<string, unknown>): Promise<NativeContext> };
   Cancellation: new () => NativeCancellation;
   Projector: {
     load(
@@ -153,6 +193,8 @@ export interface NativeAddon {
   };
   loadBackends(dir: string): NativeDevice[];
   quantize(input: string, output: string, options: { type?: string; threads?: number }): Promise<void>;
+  /** ggml's own encoding of rows of `rowLength` values (f16, bf16, q8_0, q4_0, q4_k, q6_k). */
+  encodeRows(type: string, values: Float32Array, rowLength: number): Uint8Array;
   systemInfo(): string;
   maxSequences(): number;
 }

@@ -1,7 +1,7 @@
 // Module entry: registers the native classes and the process-wide llama.cpp set-up.
 //
-// Exports: Model, Context, Sampler, Cancellation, Projector, loadBackends(dir), systemInfo(), maxSequences(),
-// quantize(input, output, options).
+// Exports: Model, Context, Sampler, Cancellation, Projector, MllamaModel, MllamaContext, loadBackends(dir),
+// systemInfo(), maxSequences(), quantize(input, output, options), encodeRows(type, values, rowLength).
 #include <napi.h>
 
 #include <mutex>
@@ -13,10 +13,13 @@
 #include "chunks.h"
 #include "image.h"
 #include "context.h"
+#include "encode_rows.h"
 #include "errors.h"
 #include "ggml-backend.h"
 #include "llama.h"
 #include "log_capture.h"
+#include "mllama_context.h"
+#include "mllama_model.h"
 #include "model.h"
 #include "projector.h"
 #include "quantize.h"
@@ -89,16 +92,23 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     data->projector = Napi::Persistent(projector);
     data->image = Napi::Persistent(image);
     data->chunks = Napi::Persistent(chunks);
+    Napi::Function mllama_model = MllamaModel::Init(env);
+    Napi::Function mllama_context = MllamaContext::Init(env);
+    data->mllama_model = Napi::Persistent(mllama_model);
+    data->mllama_context = Napi::Persistent(mllama_context);
 
     exports.Set("Model", model);
     exports.Set("Context", context);
     exports.Set("Sampler", sampler);
     exports.Set("Cancellation", cancellation);
     exports.Set("Projector", projector);
+    exports.Set("MllamaModel", mllama_model);
+    exports.Set("MllamaContext", mllama_context);
     exports.Set("loadBackends", Napi::Function::New<LoadBackends>(env, "loadBackends"));
     exports.Set("systemInfo", Napi::Function::New<SystemInfo>(env, "systemInfo"));
     exports.Set("maxSequences", Napi::Function::New<MaxSequences>(env, "maxSequences"));
     exports.Set("quantize", Napi::Function::New<Quantize>(env, "quantize"));
+    exports.Set("encodeRows", Napi::Function::New<EncodeRows>(env, "encodeRows"));
     return exports;
 }
 

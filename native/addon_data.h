@@ -17,6 +17,8 @@ struct AddonData {
     Napi::FunctionReference projector;
     Napi::FunctionReference image;
     Napi::FunctionReference chunks;
+    Napi::FunctionReference mllama_model;
+    Napi::FunctionReference mllama_context;
 };
 
 inline AddonData & Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

@@ -36,9 +36,10 @@ Napi::Value TokenOrNull(Napi::Env env, llama_token t) {
 // GGUF, or is truncated, is reported as INVALID_GGUF before llama.cpp's loader sees it.
 class ModelLoadWorker : public LoadWorker {
   public:
-    ModelLoadWorker(Napi::Env env, std::string path, int32_t gpu_layers, int use_mmap, CancelFlag cancel, Napi::Function on_progress)
+    ModelLoadWorker(Napi::Env env, std::string path, int32_t gpu_layers, int use_mmap, std::string vocab_of, CancelFlag cancel,
+                    Napi::Function on_progress)
         : LoadWorker(env, "stagebeam.loadModel", std::move(cancel), on_progress), path_(std::move(path)), gpu_layers_(gpu_layers),
-          use_mmap_(use_mmap) {}
+          use_mmap_(use_mmap), vocab_of_(std::move(vocab_of)) {}
 
     ~ModelLoadWorker() override {
         if (model_) llama_model_free(model_);
@@ -84,6 +85,17 @@ class ModelLoadWorker : public LoadWorker {
         if (use_mmap_ == 1) params.load_mode = LLAMA_LOAD_MODE_MMAP;
         params.progress_callback = OnLoadProgress;
         params.progress_callback_user_data = static_cast<LoadWorker *>(this);
+        // Only the vocabulary of an architecture llama.cpp does not know (mllama, run by the addon's own
+        // engine): the loader reads general.architecture to pick hparams, and vocab_only returns before
+        // any of them or any tensor is read, so naming a known one there is enough.
+        llama_model_kv_override overrides[2] = {};
+        if (!vocab_of_.empty()) {
+            params.vocab_only = true;
+            overrides[0].tag = LLAMA_KV_OVERRIDE_TYPE_STR;
+            std::snprintf(overrides[0].key, sizeof(overrides[0].key), "general.architecture");
+            std::snprintf(overrides[0].val_str, sizeof(overrides[0].val_str), "%s", vocab_of_.c_str());
+            params.kv_overrides = overrides;
+        }
 
         model_ = llama_model_load_from_file(path_.c_str(), params);
         if (!model_) {
@@ -100,6 +112,7 @@ class ModelLoadWorker : public LoadWorker {
     std::string path_;
     int32_t gpu_layers_;
     int use_mmap_;  // -1 auto, 0 off, 1 on
+    std::string vocab_of_;  // non-empty: load only the vocabulary, read as this architecture's
     llama_model * model_ = nullptr;
 };
 
@@ -147,8 +160,16 @@ Napi::Value Model::Load(const Napi::CallbackInfo & info) {
     int use_mmap = arguments::Has(options, "useMmap") ? (arguments::Boolean(options, "useMmap", true) ? 1 : 0) : -1;
     Napi::Function on_progress;
     if (info.Length() > 2 && info[2].IsFunction()) on_progress = info[2].As<Napi::Function>();
+    std::string vocab_of;
+    if (arguments::Has(options, "vocabularyOnlyAs")) {
+        Napi::Value v = options.Get("vocabularyOnlyAs");
+        if (!v.IsString() || v.As<Napi::String>().Utf8Value().empty() || v.As<Napi::String>().Utf8Value().size() >= 127) {
+            Throw(env, "INVALID_ARGUMENT", "vocabularyOnlyAs must be an architecture name");
+        }
+        vocab_of = v.As<Napi::String>().Utf8Value();
+    }
     CancelFlag cancel = Cancellation::FlagOf(info.Length() > 3 ? info[3] : env.Undefined());
-    auto * worker = new ModelLoadWorker(env, path, gpu_layers, use_mmap, cancel, on_progress);
+    auto * worker = new ModelLoadWorker(env, path, gpu_layers, use_mmap, vocab_of, cancel, on_progress);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;
@@ -171,8 +192,10 @@ Napi::Value Model::Metadata(const Napi::CallbackInfo & info) {
     out.Set("contextLength", llama_model_n_ctx_train(m));
     out.Set("embeddingSize", llama_model_n_embd(m));
     out.Set("layerCount", llama_model_n_layer(m));
-    out.Set("headCount", llama_model_n_head(m));
-    out.Set("kvHeadCount", llama_model_n_head_kv(m));
+    // A vocabulary-only model has no layers, and llama.cpp aborts when asked for layer 0's head counts.
+    const bool has_layers = llama_model_n_layer(m) > 0;
+    out.Set("headCount", has_layers ? llama_model_n_head(m) : 0);
+    out.Set("kvHeadCount", has_layers ? llama_model_n_head_kv(m) : 0);
     out.Set("slidingWindow", llama_model_n_swa(m));
     out.Set("vocabSize", llama_vocab_n_tokens(v));
     out.Set("ropeType", static_cast<int32_t>(llama_model_rope_type(m)));

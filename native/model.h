@@ -13,7 +13,7 @@ namespace stagebeam {
 class Model : public Napi::ObjectWrap<Model> {
   public:
     static Napi::Function Init(Napi::Env env);
-    // load(path, { gpuLayers, useMmap }, onProgress?, cancellation?) → Promise<Model>
+    // load(path, { gpuLayers, useMmap, vocabularyOnlyAs }, onProgress?, cancellation?) → Promise<Model>
     static Napi::Value Load(const Napi::CallbackInfo & info);
 
     explicit Model(const Napi::CallbackInfo & info);
