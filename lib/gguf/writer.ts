@@ -37,49 +37,62 @@ export const gguf = {
   i32s: (value: number[]): GgufValue => ({ type: GgufType.ARRAY, itemType: GgufType.INT32, value }),
 };
 
+/** A growable little-endian byte buffer for the header (a 128k-token vocabulary is ~400k strings). */
 class ByteSink {
-  chunks: Buffer[] = [];
+  private buf = Buffer.allocUnsafe(1 << 16);
   length = 0;
-  push(b: Buffer) {
-    this.chunks.push(b);
-    this.length += b.length;
+  private reserve(n: number): number {
+    if (this.length + n > this.buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + n));
+      this.buf.copy(next, 0, 0, this.length);
+      this.buf = next;
+    }
+    const at = this.length;
+    this.length += n;
+    return at;
+  }
+  /** Reserves n bytes, then writes them (reserve may replace the buffer, so it runs first). */
+  private put(n: number, write: (b: Buffer, at: number) => unknown): void {
+    const at = this.reserve(n);
+    write(this.buf, at);
+  }
+  /** The bytes written so far (a view; valid until the next write). */
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.length);
   }
   u32(v: number) {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(v);
-    this.push(b);
+    this.put(4, (b, at) => b.writeUInt32LE(v, at));
   }
   u64(v: bigint | number) {
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64LE(BigInt(v));
-    this.push(b);
+    this.put(8, (b, at) => b.writeBigUInt64LE(BigInt(v), at));
   }
   str(s: string) {
-    const bytes = Buffer.from(s, "utf8");
-    this.u64(bytes.length);
-    this.push(bytes);
+    const n = Buffer.byteLength(s, "utf8");
+    this.u64(n);
+    this.put(n, (b, at) => b.write(s, at, n, "utf8"));
   }
   scalar(type: GgufType, v: GgufScalar) {
-    const b = Buffer.alloc(8);
     switch (type) {
-      case GgufType.UINT8: b.writeUInt8(Number(v)); return this.push(b.subarray(0, 1));
-      case GgufType.INT8: b.writeInt8(Number(v)); return this.push(b.subarray(0, 1));
-      case GgufType.UINT16: b.writeUInt16LE(Number(v)); return this.push(b.subarray(0, 2));
-      case GgufType.INT16: b.writeInt16LE(Number(v)); return this.push(b.subarray(0, 2));
-      case GgufType.UINT32: b.writeUInt32LE(Number(v)); return this.push(b.subarray(0, 4));
-      case GgufType.INT32: b.writeInt32LE(Number(v)); return this.push(b.subarray(0, 4));
-      case GgufType.FLOAT32: b.writeFloatLE(Number(v)); return this.push(b.subarray(0, 4));
-      case GgufType.BOOL: b.writeUInt8(v ? 1 : 0); return this.push(b.subarray(0, 1));
+      case GgufType.UINT8: return this.put(1, (b, at) => b.writeUInt8(Number(v), at));
+      case GgufType.INT8: return this.put(1, (b, at) => b.writeInt8(Number(v), at));
+      case GgufType.UINT16: return this.put(2, (b, at) => b.writeUInt16LE(Number(v), at));
+      case GgufType.INT16: return this.put(2, (b, at) => b.writeInt16LE(Number(v), at));
+      case GgufType.UINT32: return this.put(4, (b, at) => b.writeUInt32LE(Number(v), at));
+      case GgufType.INT32: return this.put(4, (b, at) => b.writeInt32LE(Number(v), at));
+      case GgufType.FLOAT32: return this.put(4, (b, at) => b.writeFloatLE(Number(v), at));
+      case GgufType.BOOL: return this.put(1, (b, at) => b.writeUInt8(v ? 1 : 0, at));
       case GgufType.STRING: return this.str(String(v));
-      case GgufType.UINT64: b.writeBigUInt64LE(BigInt(v as number | bigint)); return this.push(b);
-      case GgufType.INT64: b.writeBigInt64LE(BigInt(v as number | bigint)); return this.push(b);
-      case GgufType.FLOAT64: b.writeDoubleLE(Number(v)); return this.push(b);
+      case GgufType.UINT64: return this.put(8, (b, at) => b.writeBigUInt64LE(BigInt(v as number | bigint), at));
+      case GgufType.INT64: return this.put(8, (b, at) => b.writeBigInt64LE(BigInt(v as number | bigint), at));
+      case GgufType.FLOAT64: return this.put(8, (b, at) => b.writeDoubleLE(Number(v), at));
       default: throw createError("INVALID_ARGUMENT", `cannot write GGUF value type ${type}`);
     }
   }
   pad(alignment: number) {
     const rem = this.length % alignment;
-    if (rem !== 0) this.push(Buffer.alloc(alignment - rem));
+    if (rem === 0) return;
+    const at = this.reserve(alignment - rem);
+    this.buf.fill(0, at, at + alignment - rem);
   }
 }
 
@@ -152,7 +165,7 @@ export function ggufFileSize(kv: Map<string, GgufValue>, tensors: GgufTensor[]):
 
 /** The header (up to the aligned start of the data) of the GGUF file these key/values and tensors make. */
 export function ggufHeaderBytes(kv: Map<string, GgufValue>, tensors: GgufTensor[]): Buffer {
-  return Buffer.concat(planGguf(kv, tensors).header.chunks);
+  return Buffer.from(planGguf(kv, tensors).header.bytes());
 }
 
 function encode(values: Float32Array, type: GgufWriteType): Uint8Array {
@@ -174,7 +187,7 @@ function* writeChunks(fd: number, plan: GgufPlan): Generator<number, void> {
       while (done < part.length) done += writeSync(fd, part, done, part.length - done);
     }
   };
-  for (const chunk of plan.header.chunks) writeAll(chunk);
+  writeAll(plan.header.bytes());
   let written = plan.header.length;
   const dataStart = plan.header.length;
   yield written;
