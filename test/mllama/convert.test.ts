@@ -1,12 +1,13 @@
 // convertModel on a small synthetic mllama checkpoint written in TypeScript: names, shapes, types, values
 // (permutation inverted back equals the input; gates; rope_freqs), keys and vocabulary of both files, and
 // the failures — each typed, each leaving no output file.
+import { spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { AbortError, InvalidCheckpointError } from "../../lib/errors.js";
 import { decodeF16, encodeF16 } from "../../lib/gguf/f16.js";
-import { encodeQ8_0 } from "../../lib/gguf/q8_0.js";
+import { decodeQ8_0, encodeQ8_0 } from "../../lib/gguf/q8_0.js";
 import { readGgufMetadata, type GgufMetadata } from "../../lib/gguf/reader.js";
 import { GgmlType, GgufType } from "../../lib/gguf/types.js";
 import { convertModel, hubTensorName, type ConvertModelOptions } from "../../lib/mllama/convert.js";
@@ -14,7 +15,7 @@ import { PAIR_ID_KEY } from "../../lib/mllama/gguf-layout.js";
 import { llama3RopeFactors } from "../../lib/mllama/rope-freqs.js";
 import { unpermuteHeadsForRope } from "../../lib/mllama/rope-permute.js";
 import { TokenType } from "../../lib/mllama/tokenizer-json.js";
-import { fixturesDir } from "../fixtures/models.js";
+import { fixturesDir, llamaCppDir } from "../fixtures/models.js";
 import { SYNTH, writeSafetensors, writeSyntheticMllama, type SyntheticCheckpoint } from "./synthetic-checkpoint.js";
 
 const root = join(fixturesDir, "mllama-convert");
@@ -226,6 +227,33 @@ describe("a converted synthetic checkpoint", () => {
     expect(progress.at(-1)).toEqual({ bytesWritten: total, bytesTotal: total });
     expect(progress.every((p, i) => i === 0 || p.bytesWritten >= progress[i - 1]!.bytesWritten)).toBe(true);
     expect(readdirSync(join(root, "out")).filter((f) => f.includes("partial"))).toEqual([]);
+  });
+
+  test.skipIf(spawnSync("python3", ["-c", "import numpy"]).status !== 0)("llama.cpp's gguf-py reads the Q8_0 pair: types, shapes and dequantized values agree", () => {
+    const script = `
+import sys, json
+sys.path.insert(0, sys.argv[1])
+from gguf import GGUFReader
+from gguf.quants import dequantize
+out = {}
+for path in sys.argv[2:]:
+    for t in GGUFReader(path).tensors:
+        v = dequantize(t.data, t.tensor_type).flatten()
+        out[t.name] = [t.tensor_type.name, [int(d) for d in t.shape], float(v[0]), float(v[-1])]
+print(json.dumps(out))
+`;
+    const { model, projector, text, vision } = files.q8_0!;
+    const r = spawnSync("python3", ["-c", script, join(llamaCppDir, "gguf-py"), model, projector], { encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    const theirs = JSON.parse(r.stdout) as Record<string, [string, number[], number, number]>;
+    expect(Object.keys(theirs).length).toBe(text.tensors.length + vision.tensors.length);
+    for (const [path, meta] of [[model, text], [projector, vision]] as const) {
+      for (const t of meta.tensors) {
+        const bytes = tensorBytes(path, meta, t.name);
+        const ours = t.type === GgmlType.Q8_0 ? decodeQ8_0(bytes) : t.type === GgmlType.F16 ? decodeF16(bytes) : f32(bytes);
+        expect([t.name, ...theirs[t.name]!]).toEqual([t.name, GgmlType[t.type], t.dims, ours[0], ours.at(-1)]);
+      }
+    }
   });
 
   test("a transformers-5 layout (model.language_model.*, one file) and a v4 config (rope_scaling) give the same files", async () => {
