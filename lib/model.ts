@@ -200,11 +200,14 @@ export class Model {
     const text = (token: number | null) => (token === null ? "" : this.native.detokenize(Int32Array.of(token), false, true));
     const marker = this.#projector?.marker ?? DEFAULT_MEDIA_MARKER;
     // mllama's template reads images from structured content and renders `<|image|>` itself; the others
-    // get text with the projector's media marker where each image goes.
+    // get text with the projector's media marker where each image goes. Its system message stays text:
+    // the template trims it as a string (and refuses images beside a system message anyway).
     const structured = this.engine === "mllama";
+    const content = (m: ChatMessage) =>
+      structured && m.role !== "system" ? templateParts(m.content) : contentText(m.content, structured ? "" : marker);
     return renderChatTemplate({
       template,
-      messages: messages.map((m) => ({ role: m.role, content: structured ? templateParts(m.content) : contentText(m.content, marker) })),
+      messages: messages.map((m) => ({ role: m.role, content: content(m) })),
       addGenerationPrompt: options.addGenerationPrompt ?? true,
       variables: options.variables,
       bosToken: text(special.bos),
