@@ -4,8 +4,8 @@
 // and every tensor's shape against the config. Tensors are then streamed in row chunks into both files
 // under temporary names, which are renamed together at the end; a failure or abort leaves neither.
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
-import { basename, join, resolve } from "node:path";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { AbortError, createError, type StagebeamError } from "../errors.js";
 import type { GgufValue } from "../gguf/types.js";
 import { gguf, ggufFileSize, stageGgufAsync, type GgufTensor, type StagedGguf } from "../gguf/writer.js";
@@ -216,6 +216,7 @@ export async function convertModel(options: ConvertModelOptions): Promise<Conver
     const bytesTotal = textBytes + ggufFileSize(visionMeta, visionTensors);
     options.onProgress?.({ bytesWritten: 0, bytesTotal });
     throwIfAborted();
+    for (const path of [output, projectorOutput]) mkdirSync(dirname(path), { recursive: true });
     staged.push(await stageGgufAsync(output, textMeta, textTensors, { signal, onProgress: (done) => options.onProgress?.({ bytesWritten: done, bytesTotal }) }));
     staged.push(await stageGgufAsync(projectorOutput, visionMeta, visionTensors, { signal, onProgress: (done) => options.onProgress?.({ bytesWritten: textBytes + done, bytesTotal }) }));
     throwIfAborted();
