@@ -6,7 +6,7 @@ import { contentText, DEFAULT_MEDIA_MARKER, renderChatTemplate, templateParts } 
 import type { ChatMessage } from "./engine/chat-message.js";
 import { Context, type ContextOptions } from "./context.js";
 import { createError, DisposedError, ModelNotFoundError, native, nativeSync } from "./errors.js";
-import { architectureOf, loadMllama, MLLAMA_ARCHITECTURE, mllamaModelMetadata } from "./mllama/engine.js";
+import { checkMllamaModelFile, identify, loadMllama, MLLAMA_ARCHITECTURE, mllamaModelMetadata } from "./mllama/engine.js";
 import { nativeAddon, type NativeMllamaModel, type NativeModel, type NativeModelMetadata } from "./native.js";
 import { Projector, type LoadProjectorOptions } from "./projector.js";
 import type { ReasonOptions } from "./reasoning/options.js";
@@ -45,7 +45,9 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
   } catch {
     throw new ModelNotFoundError("MODEL_NOT_FOUND", `model file not found: ${path}`);
   }
-  if (architectureOf(path) === MLLAMA_ARCHITECTURE) {
+  const identity = identify(path);
+  if (identity.architecture === MLLAMA_ARCHITECTURE) {
+    checkMllamaModelFile(path, identity);
     if (options.projector !== undefined) {
       throw createError(
         "UNSUPPORTED_ARCHITECTURE",

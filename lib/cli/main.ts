@@ -16,6 +16,11 @@ const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url))
 
 async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
+  // Output piped into a reader that stops early (`stagebeam info … | head`): stop quietly, as Unix tools do.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+    process.exit(0);
+  });
   // Ctrl-C aborts the running work cleanly (sequences freed, partial downloads kept); a second one exits.
   process.once("SIGINT", () => {
     controller.abort();

@@ -5,8 +5,9 @@
 // vocabulary. One Model holds both halves, and its contexts are native contexts with the same shape as
 // llama.cpp's, so Context, Sequence, generation, the prefix cache and the search run on either engine.
 import { withCancellation } from "../abort.js";
-import { native } from "../errors.js";
+import { createError, native } from "../errors.js";
 import { readGgufMetadata } from "../gguf/reader.js";
+import { PAIR_ID_KEY } from "./gguf-layout.js";
 import {
   nativeAddon,
   type NativeContext,
@@ -18,16 +19,32 @@ import {
 
 export const MLLAMA_ARCHITECTURE = "mllama";
 
-/**
- * The file's `general.architecture`, read from its header; null when the header cannot be read (the
- * native loader then reports what is wrong with the file).
- */
-export function architectureOf(path: string): string | null {
+/** What a GGUF's header says it is; null fields when the header cannot be read (the native loader then reports why). */
+export interface GgufIdentity {
+  architecture: string | null;
+  /** "projector" for a vision projector file. */
+  type: string | null;
+  /** The converter's pairing key: a model and its projector from one checkpoint share it. */
+  pairId: string | null;
+}
+
+export function identify(path: string): GgufIdentity {
   try {
-    const entry = readGgufMetadata(path).kv.get("general.architecture");
-    return entry && typeof entry.value === "string" ? entry.value : null;
+    const kv = readGgufMetadata(path).kv;
+    const text = (key: string) => {
+      const entry = kv.get(key);
+      return entry && typeof entry.value === "string" ? entry.value : null;
+    };
+    return { architecture: text("general.architecture"), type: text("general.type"), pairId: text(PAIR_ID_KEY) };
   } catch {
-    return null;
+    return { architecture: null, type: null, pairId: null };
+  }
+}
+
+/** Throws INVALID_ARGUMENT when an mllama projector file is given as the model. */
+export function checkMllamaModelFile(path: string, identity: GgufIdentity): void {
+  if (identity.type === "projector") {
+    throw createError("INVALID_ARGUMENT", `${path} is an mllama vision projector, not the text model: pass the text model's GGUF as the model`);
   }
 }
 
