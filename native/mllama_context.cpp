@@ -11,6 +11,7 @@
 #include "decode_request.h"
 #include "errors.h"
 #include "mllama_decode_worker.h"
+#include "mllama_image_worker.h"
 #include "mllama_model.h"
 #include "model.h"
 #include "promise_worker.h"
@@ -67,7 +68,8 @@ MllamaContext::MllamaContext(const Napi::CallbackInfo & info) : Napi::ObjectWrap
     handle_ = HandleFromExternal<MllamaContextHandle>(info[0]);
 }
 
-// create(mllamaModel, vocabModel, { contextSize, sequences, batchSize, ubatchSize, threads, threadsBatch, kvType })
+// create(mllamaModel, vocabModel, { contextSize, sequences, batchSize, ubatchSize, threads, threadsBatch, kvType,
+//                                    images, imageRows })
 Napi::Value MllamaContext::Create(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     using namespace arguments;
@@ -102,6 +104,11 @@ Napi::Value MllamaContext::Create(const Napi::CallbackInfo & info) {
         else if (type == "f32") p.kv_type = GGML_TYPE_F32;
         else Throw(env, "INVALID_ARGUMENT", "kvType must be \"f16\" or \"f32\"");
     }
+    // The image store: `images` slots of `imageRows` vision states each (tiles × tokens per tile, from the
+    // projector); none without a projector.
+    p.rows_per_image = static_cast<uint32_t>(Integer(o, "imageRows", 0, 0, 1 << 20));
+    p.n_images = p.rows_per_image > 0 ? static_cast<uint32_t>(Integer(o, "images", 2, 1, 64)) : 0;
+    p.ablate = static_cast<uint32_t>(Integer(o, "ablate", 0, 0, 15));  // sensitivity tests only
     auto * worker = new MllamaCreateWorker(env, handle, p);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
@@ -144,14 +151,14 @@ Napi::Value MllamaContext::Info(const Napi::CallbackInfo & info) {
 Napi::Value MllamaContext::SeqCopy(const Napi::CallbackInfo & info) {
     auto h = Idle(info.Env());
     const int32_t src = SeqArg(info, 0, *h), dst = SeqArg(info, 1, *h);
-    h->text->kv().SeqCopy(src, dst, PosArg(info, 2), PosArg(info, 3));
+    h->text->SeqCopy(src, dst, PosArg(info, 2), PosArg(info, 3));
     return info.Env().Undefined();
 }
 
 Napi::Value MllamaContext::SeqRemove(const Napi::CallbackInfo & info) {
     auto h = Idle(info.Env());
     const int32_t seq = SeqArg(info, 0, *h);
-    h->text->kv().SeqRemove(seq, PosArg(info, 1), PosArg(info, 2));
+    h->text->SeqRemove(seq, PosArg(info, 1), PosArg(info, 2));
     return Napi::Boolean::New(info.Env(), true);
 }
 
@@ -166,7 +173,7 @@ Napi::Value MllamaContext::SeqPosMax(const Napi::CallbackInfo & info) {
 }
 
 Napi::Value MllamaContext::Clear(const Napi::CallbackInfo & info) {
-    Idle(info.Env())->text->kv().Clear();
+    Idle(info.Env())->text->Clear();
     return info.Env().Undefined();
 }
 
@@ -198,9 +205,50 @@ Napi::Value MllamaContext::Decode(const Napi::CallbackInfo & info) {
     return promise;
 }
 
+// evalImage({ states: Float32Array, id, realRows }, seqId, nPast, cancellation?) → Promise<nPast + 1>
+// `states` are the image's vision states after the projector (rows_per_image × n_embd, padded tiles
+// included); `realRows` of them (the real tiles) are what text may see.
 Napi::Value MllamaContext::EvalImage(const Napi::CallbackInfo & info) {
-    Idle(info.Env());
-    Throw(info.Env(), "NO_PROJECTOR", "the mllama engine does not take images yet: its vision encoder is not implemented in this version");
+    Napi::Env env = info.Env();
+    auto h = Idle(env);
+    using namespace arguments;
+    mllama::CrossStore * cross = h->text->cross();
+    if (!cross) Throw(env, "NO_PROJECTOR", "this context has no image store: load the model's projector before creating the context");
+    if (info.Length() < 3 || !info[0].IsObject()) Throw(env, "INVALID_ARGUMENT", "evalImage({ states, id, realRows }, seqId, nPast)");
+    Napi::Object image = info[0].As<Napi::Object>();
+    Napi::Value states = image.Get("states");
+    if (!states.IsTypedArray() || states.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+        Throw(env, "INVALID_ARGUMENT", "states must be a Float32Array");
+    }
+    Napi::Float32Array values = states.As<Napi::Float32Array>();
+    const size_t expected = static_cast<size_t>(cross->rows_per_image()) * h->text->weights().hp.n_embd;
+    if (values.ElementLength() != expected) {
+        Throw(env, "PROJECTOR_MISMATCH", "the image's vision states have " + std::to_string(values.ElementLength()) + " values, the context expects " +
+                                             std::to_string(expected) + ": the projector does not match this model");
+    }
+    if (!image.Get("id").IsString()) Throw(env, "INVALID_ARGUMENT", "id must be a string");
+    const std::string id = image.Get("id").As<Napi::String>().Utf8Value();
+    const uint32_t real_rows = static_cast<uint32_t>(Integer(image, "realRows", cross->rows_per_image(), 1, cross->rows_per_image()));
+    const int32_t seq = SeqArg(info, 1, *h);
+    const int32_t n_past = IntegerArg(info, 2, "nPast", 0, INT32_MAX);
+    const auto & p = h->text->params();
+    if (n_past >= static_cast<int32_t>(p.n_ctx)) {
+        Throw(env, "CONTEXT_FULL", "the image token would be at position " + std::to_string(n_past) + ", beyond the context size " + std::to_string(p.n_ctx));
+    }
+    if (h->text->kv().SeqPosMax(seq) + 1 != n_past) {
+        Throw(env, "INVALID_ARGUMENT", "sequence " + std::to_string(seq) + " continues at position " + std::to_string(h->text->kv().SeqPosMax(seq) + 1) +
+                                           ", not " + std::to_string(n_past));
+    }
+    if (cross->Bound(seq)) {
+        Throw(env, "INVALID_ARGUMENT", "this sequence already holds an image: mllama sequences take one image each in this version");
+    }
+    if (h->image_token < 0) Throw(env, "INVALID_GGUF", "the model's vocabulary has no <|image|> token");
+    std::vector<float> copy(values.Data(), values.Data() + values.ElementLength());
+    CancelFlag cancel = Cancellation::FlagOf(info.Length() > 3 ? info[3] : env.Undefined());
+    auto * worker = new MllamaImageWorker(env, h, std::move(copy), id, real_rows, seq, n_past, cancel);
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
 }
 
 Napi::Value MllamaContext::Dispose(const Napi::CallbackInfo & info) {

@@ -53,12 +53,16 @@ TextContext::TextContext(std::shared_ptr<const TextWeights> weights, const Param
     sched_ = ggml_backend_sched_new(backends.data(), nullptr, static_cast<int>(backends.size()), nodes, false, true);
     if (!sched_) throw NativeError("CONTEXT_CREATE_FAILED", "the ggml scheduler could not be created");
     kv_ = std::make_unique<KvCache>(*weights_, params_.n_ctx, params_.n_seq, params_.kv_type);
+    if (params_.n_images > 0 && params_.rows_per_image > 0) {
+        cross_ = std::make_unique<CrossStore>(*weights_, params_.n_images, params_.rows_per_image, params_.n_seq, params_.kv_type);
+    }
     graph_memory_.resize(GraphContextBytes(weights_->hp));
     Reserve();
 }
 
 TextContext::~TextContext() {
     kv_.reset();
+    cross_.reset();
     if (sched_) ggml_backend_sched_free(sched_);
     if (gpu_) ggml_backend_free(gpu_);
     if (cpu_) ggml_backend_free(cpu_);
@@ -72,7 +76,9 @@ TextContext::~TextContext() {
 void TextContext::Reserve() {
     GraphScope scope(graph_memory_);
     const uint32_t n = params_.n_ubatch;
-    TextGraph g = BuildTextGraph(scope.ctx, *weights_, *kv_, n, kv_->size(), std::min(n, params_.max_outputs));
+    CrossStore::View all;
+    if (cross_) all = {0, static_cast<int32_t>(cross_->slots()) - 1};
+    TextGraph g = BuildTextGraph(scope.ctx, *weights_, *kv_, n, kv_->size(), std::min(n, params_.max_outputs), cross_.get(), all);
     if (!ggml_backend_sched_reserve(sched_, g.graph)) {
         throw NativeError("CONTEXT_CREATE_FAILED", "could not allocate the compute buffers: try a smaller contextSize or ubatchSize");
     }
@@ -83,6 +89,51 @@ void TextContext::UseThreads(bool batch) {
     if (set_n_threads_) set_n_threads_(cpu_, n);
     ggml_threadpool_t pool = batch && threadpool_batch_ ? threadpool_batch_ : threadpool_;
     if (set_threadpool_ && pool) set_threadpool_(cpu_, pool);
+}
+
+void TextContext::Compute(ggml_cgraph * graph, const std::atomic<bool> * cancel) {
+    if (set_abort_) set_abort_(cpu_, [](void * flag) { return static_cast<const std::atomic<bool> *>(flag)->load(); }, const_cast<std::atomic<bool> *>(cancel));
+    const ggml_status status = ggml_backend_sched_graph_compute(sched_, graph);
+    if (set_abort_) set_abort_(cpu_, nullptr, nullptr);
+    if (status == GGML_STATUS_ABORTED || (cancel && cancel->load())) throw NativeError("ABORTED", "the operation was aborted");
+    if (status != GGML_STATUS_SUCCESS) throw NativeError("DECODE_FAILED", std::string("the mllama graph failed: ") + ggml_status_to_string(status));
+}
+
+void TextContext::SeqCopy(int32_t src, int32_t dst, int32_t p0, int32_t p1) {
+    kv_->SeqCopy(src, dst, p0, p1);
+    if (cross_) cross_->SeqCopy(src, dst, p0, p1);
+}
+
+void TextContext::SeqRemove(int32_t seq, int32_t p0, int32_t p1) {
+    kv_->SeqRemove(seq, p0, p1);
+    if (cross_) cross_->SeqRemove(seq, p0, p1);
+}
+
+void TextContext::Clear() {
+    kv_->Clear();
+    if (cross_) cross_->Clear();
+}
+
+int32_t TextContext::StoreImage(const std::string & id, const float * states, uint32_t real_rows, const std::atomic<bool> * cancel) {
+    if (!cross_) throw NativeError("NO_PROJECTOR", "this context has no image store: create it after loading the model's projector");
+    const int32_t found = cross_->Find(id);
+    if (found >= 0) return found;
+    const int32_t slot = cross_->Free();
+    if (slot < 0) {
+        throw NativeError("CONTEXT_FULL", "every image slot of the context is in use: dispose sequences that hold other images, or create the context with more images");
+    }
+    GraphScope scope(graph_memory_);
+    CrossKvGraph g = BuildCrossKvGraph(scope.ctx, *weights_, *cross_, slot, params_.ablate);
+    ggml_backend_sched_reset(sched_);
+    if (!ggml_backend_sched_alloc_graph(sched_, g.graph)) throw NativeError("IMAGE_ENCODE_FAILED", "could not allocate the compute buffers for an image");
+    ggml_backend_tensor_set(g.states, states, 0, ggml_nbytes(g.states));
+    UseThreads(true);
+    // The slot is marked only once its rows are written: a failed or aborted computation leaves it free
+    // and holding no image.
+    cross_->Fill(slot, "", 0);
+    Compute(g.graph, cancel);
+    cross_->Fill(slot, id, params_.ablate & kAblateTileMask ? cross_->rows_per_image() : real_rows);
+    return slot;
 }
 
 void TextContext::DecodeUbatch(const int32_t * tokens, const int32_t * positions, const int32_t * seq_ids, const uint8_t * outputs, uint32_t n,
@@ -99,8 +150,11 @@ void TextContext::DecodeUbatch(const int32_t * tokens, const int32_t * positions
         if (outputs[i]) rows.push_back(static_cast<int32_t>(i));
     }
 
+    CrossStore::View view;
+    if (cross_) view = cross_->ViewFor(seq_ids, positions, n);
+
     GraphScope scope(graph_memory_);
-    TextGraph g = BuildTextGraph(scope.ctx, *weights_, *kv_, n, n_kv, static_cast<uint32_t>(rows.size()));
+    TextGraph g = BuildTextGraph(scope.ctx, *weights_, *kv_, n, n_kv, static_cast<uint32_t>(rows.size()), cross_.get(), view, params_.ablate);
     ggml_backend_sched_reset(sched_);
     if (!ggml_backend_sched_alloc_graph(sched_, g.graph)) throw NativeError("DECODE_FAILED", "could not allocate the compute buffers for this batch");
 
@@ -112,13 +166,16 @@ void TextContext::DecodeUbatch(const int32_t * tokens, const int32_t * positions
     kv_->FillMask(mask.data(), n_kv, positions, seq_ids, n, n);
     ggml_backend_tensor_set(g.mask, mask.data(), 0, sizeof(float) * mask.size());
     if (!rows.empty()) ggml_backend_tensor_set(g.outputs, rows.data(), 0, sizeof(int32_t) * rows.size());
+    if (g.cross_mask) {
+        std::vector<float> cross_mask(static_cast<size_t>(ggml_nelements(g.cross_mask)));
+        std::vector<float> row_mask(n);
+        cross_->FillMasks(view, seq_ids, positions, n, cross_mask.data(), row_mask.data());
+        ggml_backend_tensor_set(g.cross_mask, cross_mask.data(), 0, sizeof(float) * cross_mask.size());
+        ggml_backend_tensor_set(g.row_mask, row_mask.data(), 0, sizeof(float) * row_mask.size());
+    }
 
     UseThreads(n > 1);
-    if (set_abort_) set_abort_(cpu_, [](void * flag) { return static_cast<const std::atomic<bool> *>(flag)->load(); }, const_cast<std::atomic<bool> *>(cancel));
-    const ggml_status status = ggml_backend_sched_graph_compute(sched_, g.graph);
-    if (set_abort_) set_abort_(cpu_, nullptr, nullptr);
-    if (status == GGML_STATUS_ABORTED || (cancel && cancel->load())) throw NativeError("ABORTED", "the operation was aborted");
-    if (status != GGML_STATUS_SUCCESS) throw NativeError("DECODE_FAILED", std::string("the mllama graph failed: ") + ggml_status_to_string(status));
+    Compute(g.graph, cancel);
 
     const size_t n_vocab = weights_->hp.n_vocab_out;
     logits.resize(n_vocab * rows.size());

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "cross_store.h"
 #include "ggml-backend.h"
 #include "kv_cache.h"
 #include "weights.h"
@@ -23,6 +24,9 @@ class TextContext {
         int32_t n_threads = 1;
         int32_t n_threads_batch = 1;
         ggml_type kv_type = GGML_TYPE_F16;
+        uint32_t n_images = 0;         // image slots of the cross store (0: text only)
+        uint32_t rows_per_image = 0;   // vision states per image: tiles × tokens per tile
+        uint32_t ablate = 0;           // sensitivity tests only (text_graph.h Ablation)
     };
 
     // Throws NativeError(CONTEXT_CREATE_FAILED) when buffers cannot be allocated.
@@ -34,6 +38,16 @@ class TextContext {
     const Params & params() const { return params_; }
     const TextWeights & weights() const { return *weights_; }
     KvCache & kv() { return *kv_; }
+    CrossStore * cross() { return cross_.get(); }
+
+    // Memory operations on both stores: self-attention cells and image bindings.
+    void SeqCopy(int32_t src, int32_t dst, int32_t p0, int32_t p1);
+    void SeqRemove(int32_t seq, int32_t p0, int32_t p1);
+    void Clear();
+
+    // The slot holding image `id`, computing its cross K/V from `states` (n_embd × rows_per_image floats)
+    // into a free slot when no slot holds it. Throws CONTEXT_FULL when every slot is bound, ABORTED.
+    int32_t StoreImage(const std::string & id, const float * states, uint32_t real_rows, const std::atomic<bool> * cancel);
 
     // Decodes n tokens (n <= n_ubatch, outputs <= max_outputs) into cells it takes from the cache, and
     // fills `logits` with one row of n_vocab_out floats per output, in order. Throws CONTEXT_FULL,
@@ -44,10 +58,12 @@ class TextContext {
   private:
     void Reserve();
     void UseThreads(bool batch);
+    void Compute(ggml_cgraph * graph, const std::atomic<bool> * cancel);
 
     std::shared_ptr<const TextWeights> weights_;
     Params params_;
     std::unique_ptr<KvCache> kv_;
+    std::unique_ptr<CrossStore> cross_;
     ggml_backend_t cpu_ = nullptr;
     ggml_backend_t gpu_ = nullptr;
     ggml_backend_sched_t sched_ = nullptr;

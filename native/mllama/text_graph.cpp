@@ -17,11 +17,31 @@ ggml_tensor * RmsNorm(ggml_context * ctx, ggml_tensor * x, ggml_tensor * weight,
     return ggml_mul(ctx, ggml_rms_norm(ctx, x, eps), weight);
 }
 
+// softmax(q·kᵀ·scale + mask)·v over cached rows. q: [hd, H, n]; keys/values: [hd, H_kv, rows] views.
+// GQA by ggml's broadcast (query head h reads kv head h / (H / H_kv), as transformers' repeat_kv).
+ggml_tensor * Attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * keys, ggml_tensor * values, ggml_tensor * mask, float scale) {
+    const int64_t hd = q->ne[0], n_head = q->ne[1], n = q->ne[2];
+    keys = ggml_permute(ctx, keys, 0, 2, 1, 3);                      // [hd, rows, H_kv]
+    values = ggml_cont(ctx, ggml_permute(ctx, values, 1, 2, 0, 3));  // [rows, hd, H_kv]
+    q = ggml_permute(ctx, q, 0, 2, 1, 3);                            // [hd, n, H]
+    ggml_tensor * kq = ggml_mul_mat(ctx, keys, q);                   // [rows, n, H]
+    ggml_mul_mat_set_prec(kq, GGML_PREC_F32);
+    kq = ggml_soft_max_ext(ctx, kq, mask, scale, 0.0f);
+    ggml_tensor * kqv = ggml_mul_mat(ctx, values, kq);               // [hd, n, H]
+    return ggml_cont_2d(ctx, ggml_permute(ctx, kqv, 0, 2, 1, 3), hd * n_head, n);
+}
+
+ggml_tensor * Mlp(ggml_context * ctx, const TextBlock & b, ggml_tensor * x) {
+    return ggml_mul_mat(ctx, b.ffn_down, ggml_swiglu_split(ctx, ggml_mul_mat(ctx, b.ffn_gate, x), ggml_mul_mat(ctx, b.ffn_up, x)));
+}
+
 }  // namespace
 
-TextGraph BuildTextGraph(ggml_context * ctx, const TextWeights & w, const KvCache & kv, uint32_t n_tokens, uint32_t n_kv, uint32_t n_outputs) {
+TextGraph BuildTextGraph(ggml_context * ctx, const TextWeights & w, const KvCache & kv, uint32_t n_tokens, uint32_t n_kv, uint32_t n_outputs,
+                         const CrossStore * cross, CrossStore::View view, uint32_t ablate) {
     const TextHparams & hp = w.hp;
     const int64_t n = n_tokens, hd = hp.head_dim, n_head = hp.n_head, n_head_kv = hp.n_head_kv, n_gqa = hp.EmbdGqa();
+    const bool sees_image = cross && view.lo >= 0;
     TextGraph g;
     g.graph = ggml_new_graph_custom(ctx, GraphNodeBudget(hp), false);
 
@@ -36,12 +56,36 @@ TextGraph BuildTextGraph(ggml_context * ctx, const TextWeights & w, const KvCach
     ggml_set_name(g.cells, "cells");
     ggml_set_name(g.mask, "kq_mask");
     ggml_set_name(g.outputs, "output_rows");
+    if (sees_image) {
+        g.cross_mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, static_cast<int64_t>(cross->slot_rows()) * view.rows(), n);
+        g.row_mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
+        ggml_set_input(g.cross_mask);
+        ggml_set_input(g.row_mask);
+        ggml_set_name(g.cross_mask, "cross_mask");
+        ggml_set_name(g.row_mask, "row_mask");
+    }
 
     const float kq_scale = 1.0f / std::sqrt(static_cast<float>(hd));
     ggml_tensor * x = ggml_get_rows(ctx, w.tok_embd, g.tokens);
     for (uint32_t il = 0; il < hp.n_block; ++il) {
         const TextBlock & b = w.blocks[il];
-        if (b.cross) continue;
+        if (b.cross) {
+            if (!sees_image) continue;
+            // Gated cross-attention (Meta's formula): both branches are multiplied by the row mask, so
+            // rows that see no image are unchanged; the attention reads only the image's real tiles.
+            ggml_tensor * cur = RmsNorm(ctx, x, b.attn_norm, hp.rms_eps);
+            ggml_tensor * q = ggml_reshape_3d(ctx, ggml_mul_mat(ctx, b.wq, cur), hd, n_head, n);
+            if (!(ablate & kAblateCrossNorms)) q = ggml_mul(ctx, ggml_rms_norm(ctx, q, hp.rms_eps), b.q_norm);
+            const bool gated = !(ablate & kAblateGates), row_masked = !(ablate & kAblateRowMask);
+            cur = Attention(ctx, q, cross->ViewK(ctx, il, view), cross->ViewV(ctx, il, view), g.cross_mask, kq_scale);
+            cur = ggml_mul_mat(ctx, b.wo, cur);
+            if (row_masked) cur = ggml_mul(ctx, cur, g.row_mask);
+            x = ggml_add(ctx, x, gated ? ggml_scale(ctx, cur, b.attn_gate) : cur);
+            cur = Mlp(ctx, b, RmsNorm(ctx, x, b.ffn_norm, hp.rms_eps));
+            if (row_masked) cur = ggml_mul(ctx, cur, g.row_mask);
+            x = ggml_add(ctx, x, gated ? ggml_scale(ctx, cur, b.mlp_gate) : cur);
+            continue;
+        }
 
         ggml_tensor * cur = RmsNorm(ctx, x, b.attn_norm, hp.rms_eps);
         ggml_tensor * q = ggml_reshape_3d(ctx, ggml_mul_mat(ctx, b.wq, cur), hd, n_head, n);
@@ -61,19 +105,9 @@ TextGraph BuildTextGraph(ggml_context * ctx, const TextWeights & w, const KvCach
         const size_t row = ggml_row_size(kv.k[il]->type, n_gqa);
         ggml_tensor * keys = ggml_view_3d(ctx, kv.k[il], hd, n_head_kv, n_kv, ggml_row_size(kv.k[il]->type, hd), row, 0);
         ggml_tensor * values = ggml_view_3d(ctx, kv.v[il], hd, n_head_kv, n_kv, ggml_row_size(kv.v[il]->type, hd), row, 0);
-        keys = ggml_permute(ctx, keys, 0, 2, 1, 3);                                           // [hd, n_kv, n_head_kv]
-        values = ggml_cont(ctx, ggml_permute(ctx, values, 1, 2, 0, 3));                       // [n_kv, hd, n_head_kv]
-        q = ggml_permute(ctx, q, 0, 2, 1, 3);                                                  // [hd, n, n_head]
-        ggml_tensor * kq = ggml_mul_mat(ctx, keys, q);                                         // [n_kv, n, n_head]; GQA by broadcast
-        ggml_mul_mat_set_prec(kq, GGML_PREC_F32);
-        kq = ggml_soft_max_ext(ctx, kq, g.mask, kq_scale, 0.0f);
-        ggml_tensor * kqv = ggml_mul_mat(ctx, values, kq);                                     // [hd, n, n_head]
-        cur = ggml_cont_2d(ctx, ggml_permute(ctx, kqv, 0, 2, 1, 3), hd * n_head, n);
+        cur = Attention(ctx, q, keys, values, g.mask, kq_scale);
         x = ggml_add(ctx, x, ggml_mul_mat(ctx, b.wo, cur));
-
-        cur = RmsNorm(ctx, x, b.ffn_norm, hp.rms_eps);
-        cur = ggml_swiglu_split(ctx, ggml_mul_mat(ctx, b.ffn_gate, cur), ggml_mul_mat(ctx, b.ffn_up, cur));
-        x = ggml_add(ctx, x, ggml_mul_mat(ctx, b.ffn_down, cur));
+        x = ggml_add(ctx, x, Mlp(ctx, b, RmsNorm(ctx, x, b.ffn_norm, hp.rms_eps)));
     }
     x = ggml_get_rows(ctx, x, g.outputs);
     x = RmsNorm(ctx, x, w.output_norm, hp.rms_eps);
@@ -81,6 +115,26 @@ TextGraph BuildTextGraph(ggml_context * ctx, const TextWeights & w, const KvCach
     ggml_set_name(g.logits, "logits");
     ggml_set_output(g.logits);
     ggml_build_forward_expand(g.graph, g.logits);
+    return g;
+}
+
+CrossKvGraph BuildCrossKvGraph(ggml_context * ctx, const TextWeights & w, const CrossStore & cross, int32_t slot, uint32_t ablate) {
+    const TextHparams & hp = w.hp;
+    const int64_t rows = cross.rows_per_image();
+    CrossKvGraph g;
+    g.graph = ggml_new_graph_custom(ctx, GraphNodeBudget(hp), false);
+    g.states = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, hp.n_embd, rows);
+    ggml_set_input(g.states);
+    ggml_set_name(g.states, "vision_states");
+    for (uint32_t il = 0; il < hp.n_block; ++il) {
+        const TextBlock & b = w.blocks[il];
+        if (!b.cross) continue;
+        ggml_tensor * k = ggml_reshape_3d(ctx, ggml_mul_mat(ctx, b.wk, g.states), hp.head_dim, hp.n_head_kv, rows);
+        if (!(ablate & kAblateCrossNorms)) k = ggml_mul(ctx, ggml_rms_norm(ctx, k, hp.rms_eps), b.k_norm);
+        ggml_tensor * v = ggml_mul_mat(ctx, b.wv, g.states);
+        ggml_build_forward_expand(g.graph, ggml_cpy(ctx, ggml_reshape_2d(ctx, k, hp.EmbdGqa(), rows), cross.SlotK(ctx, il, slot)));
+        ggml_build_forward_expand(g.graph, ggml_cpy(ctx, v, cross.SlotV(ctx, il, slot)));
+    }
     return g;
 }
 

@@ -2,13 +2,14 @@
 // into the KV cells the cache chose for them and attending through the cache's mask. Logits come out
 // only for the rows flagged as outputs.
 //
-// Cross-attention blocks are left out: in this version no image is ever bound to a sequence, and with
-// Meta's semantics a text row that sees no image passes a cross block unchanged (architecture.md §1.3;
-// transformers skips them the same way when there are no cross states).
+// Cross-attention blocks run only when some token of the ubatch sees an image: with Meta's semantics a
+// row that sees none passes a cross block unchanged (architecture.md §1.3), so text-only work costs what
+// a plain Llama does, and text before an image never depends on it.
 #pragma once
 
 #include <cstdint>
 
+#include "cross_store.h"
 #include "ggml.h"
 #include "kv_cache.h"
 #include "weights.h"
@@ -22,11 +23,33 @@ struct TextGraph {
     ggml_tensor * cells = nullptr;      // I64 [n_tokens]: where each token's K/V rows go
     ggml_tensor * mask = nullptr;       // F32 [n_kv, n_tokens]
     ggml_tensor * outputs = nullptr;    // I32 [n_outputs]: rows whose logits are computed
+    ggml_tensor * cross_mask = nullptr; // F32 [cross rows, n_tokens], when some token sees an image
+    ggml_tensor * row_mask = nullptr;   // F32 [1, n_tokens]: 1 where the token sees an image
     ggml_tensor * logits = nullptr;     // F32 [n_vocab_out, n_outputs]
 };
 
 // Builds into `ctx` (a no_alloc context sized by GraphContextBytes).
-TextGraph BuildTextGraph(ggml_context * ctx, const TextWeights & w, const KvCache & kv, uint32_t n_tokens, uint32_t n_kv, uint32_t n_outputs);
+// Parts of the cross-attention blocks a sensitivity test can switch off, to show that the parity tests
+// would notice each one missing. Never set outside tests.
+enum Ablation : uint32_t {
+    kAblateNone = 0,
+    kAblateRowMask = 1,    // rows that see no image are not zeroed
+    kAblateGates = 2,      // both gates taken as 1 instead of tanh(gate)
+    kAblateTileMask = 4,   // text sees the padded tiles too
+    kAblateCrossNorms = 8, // no per-head q/k RMS norm in cross attention
+};
+
+// `cross` may be null (no image store); `view.lo < 0` when no token of the ubatch sees an image.
+TextGraph BuildTextGraph(ggml_context * ctx, const TextWeights & w, const KvCache & kv, uint32_t n_tokens, uint32_t n_kv, uint32_t n_outputs,
+                         const CrossStore * cross = nullptr, CrossStore::View view = {}, uint32_t ablate = kAblateNone);
+
+// Computes every cross block's K (with its per-head RMS norm) and V from an image's vision states
+// (input `states`: F32 [n_embd, rows_per_image]) into `slot` of the store.
+struct CrossKvGraph {
+    ggml_cgraph * graph = nullptr;
+    ggml_tensor * states = nullptr;
+};
+CrossKvGraph BuildCrossKvGraph(ggml_context * ctx, const TextWeights & w, const CrossStore & cross, int32_t slot, uint32_t ablate = kAblateNone);
 
 size_t GraphNodeBudget(const TextHparams & hp);
 size_t GraphContextBytes(const TextHparams & hp);
