@@ -158,6 +158,23 @@ const percent = (n: number, of: number) => (of === 0 ? 100 : (100 * n) / of);
 
 describe.skipIf(!ref)("against MllamaImageProcessorPil (transformers 5.18, Pillow 12.3)", () => {
   const r = ref!;
+
+  test("canvas, fitted size and id over ~100k sizes and tile budgets 1–8 (errata b2, b3)", () => {
+    const { rows, columns } = r.manifest.grid_sweep;
+    expect(columns).toEqual(["width", "height", "max_tiles", "tile", "h_tiles", "w_tiles", "new_height", "new_width", "aspect_ratio_id"]);
+    const table = readPreprocessTensor(r, rows) as Int32Array;
+    const mismatches: string[] = [];
+    for (let i = 0; i < table.length; i += 9) {
+      const [width, height, maxTiles, tile, hTiles, wTiles, newHeight, newWidth, id] = table.subarray(i, i + 9);
+      const canvas = optimalTiledCanvas(width, height, maxTiles, tile);
+      const fitted = sizeFitToCanvas(width, height, canvas, tile);
+      const got = [canvas.hTiles, canvas.wTiles, fitted.height, fitted.width, aspectRatioId(canvas, maxTiles)];
+      const want = [hTiles, wTiles, newHeight, newWidth, id];
+      if (got.some((v, j) => v !== want[j])) mismatches.push(`${width}×${height} max ${maxTiles} tile ${tile}: got ${got}, HF ${want}`);
+    }
+    expect(table.length / 9).toBeGreaterThan(100_000);
+    expect(mismatches.slice(0, 10)).toEqual([]);
+  });
   test.each(Object.keys(r?.manifest.cases ?? {}))("%s", (name) => {
     const c = r.manifest.cases[name]!;
     const input = readPreprocessTensor(r, c.input) as Uint8Array;
