@@ -55,7 +55,10 @@ async function encodedBytes(input: string | Uint8Array): Promise<Uint8Array> {
   }
 }
 
-export async function decodeImage(projector: NativeProjector, input: ImageInput): Promise<NativeImage> {
+/** What decodes images: a libmtmd projector, or the addon's own decoder (engines without libmtmd). */
+export type ImageDecoder = Pick<NativeProjector, "decodeImage" | "imageFromRgb">;
+
+export async function decodeImage(projector: ImageDecoder, input: ImageInput): Promise<NativeImage> {
   let image: NativeImage;
   if (typeof input === "object" && !(input instanceof Uint8Array)) {
     if (!input || !Number.isInteger(input.width) || !Number.isInteger(input.height) || !(input.data instanceof Uint8Array)) {

@@ -102,6 +102,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("Sampler", sampler);
     exports.Set("Cancellation", cancellation);
     exports.Set("Projector", projector);
+    exports.Set("Image", image);
     exports.Set("MllamaModel", mllama_model);
     exports.Set("MllamaContext", mllama_context);
     exports.Set("loadBackends", Napi::Function::New<LoadBackends>(env, "loadBackends"));

@@ -87,39 +87,6 @@ class ProjectorLoadWorker : public LoadWorker {
     mtmd_context * ctx_ = nullptr;
 };
 
-class DecodeImageWorker : public PromiseWorker<> {
-  public:
-    DecodeImageWorker(Napi::Env env, std::shared_ptr<ProjectorHandle> projector, std::vector<unsigned char> bytes)
-        : PromiseWorker(env, "stagebeam.decodeImage"), projector_(std::move(projector)), bytes_(std::move(bytes)) {}
-    ~DecodeImageWorker() override {
-        if (bitmap_) mtmd_bitmap_free(bitmap_);
-    }
-
-  protected:
-    void Execute() override {
-        Guarded([this] {
-            ClearCapturedErrors();
-            mtmd_helper_bitmap_wrapper w =
-                mtmd_helper_bitmap_init_from_buf(projector_->ctx, bytes_.data(), bytes_.size(), false, mtmd_helper_init_opt_default());
-            bitmap_ = w.bitmap;
-            if (!bitmap_ || mtmd_bitmap_is_audio(bitmap_)) {
-                throw NativeError("INVALID_IMAGE", "the image could not be decoded: it is corrupt, truncated or not an image");
-            }
-        });
-    }
-
-    Napi::Value Result(Napi::Env env) override {
-        auto handle = std::make_shared<ImageHandle>(bitmap_);
-        bitmap_ = nullptr;
-        return NewWrapped(Data(env).image, env, handle);
-    }
-
-  private:
-    std::shared_ptr<ProjectorHandle> projector_;
-    std::vector<unsigned char> bytes_;
-    mtmd_bitmap * bitmap_ = nullptr;
-};
-
 class TokenizeWorker : public PromiseWorker<> {
   public:
     TokenizeWorker(Napi::Env env, std::shared_ptr<ProjectorHandle> projector, std::string text, std::vector<std::shared_ptr<ImageHandle>> images,
@@ -229,37 +196,14 @@ Napi::Value Projector::Info(const Napi::CallbackInfo & info) {
 
 // decodeImage(bytes: Uint8Array) → Promise<Image>: jpg/png/bmp/gif via stb_image.
 Napi::Value Projector::DecodeImage(const Napi::CallbackInfo & info) {
-    Napi::Env env = info.Env();
     auto h = HandleOf(Value());
-    if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-        Throw(env, "INVALID_ARGUMENT", "decodeImage needs a Uint8Array of encoded image bytes");
-    }
-    Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
-    if (bytes.ElementLength() == 0) Throw(env, "INVALID_IMAGE", "the image is empty");
-    auto * worker = new DecodeImageWorker(env, h, std::vector<unsigned char>(bytes.Data(), bytes.Data() + bytes.ElementLength()));
-    Napi::Promise promise = worker->Promise();
-    worker->Queue();
-    return promise;
+    return DecodeImageBytes(info.Env(), info.Length() > 0 ? info[0] : info.Env().Undefined(), h, h->ctx);
 }
 
 // imageFromRgb(width, height, rgb: Uint8Array) → Image
 Napi::Value Projector::ImageFromRgb(const Napi::CallbackInfo & info) {
-    Napi::Env env = info.Env();
     HandleOf(Value());
-    int32_t width = arguments::IntegerArg(info, 0, "width", 1, 1 << 15);
-    int32_t height = arguments::IntegerArg(info, 1, "height", 1, 1 << 15);
-    if (info.Length() < 3 || !info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-        Throw(env, "INVALID_ARGUMENT", "raw images need data: a Uint8Array of RGB bytes");
-    }
-    Napi::Uint8Array rgb = info[2].As<Napi::Uint8Array>();
-    const size_t expected = static_cast<size_t>(width) * height * 3;
-    if (rgb.ElementLength() != expected) {
-        Throw(env, "INVALID_IMAGE", "raw RGB data has " + std::to_string(rgb.ElementLength()) + " bytes; a " + std::to_string(width) + "x" +
-                                        std::to_string(height) + " image needs " + std::to_string(expected) + " (3 bytes per pixel)");
-    }
-    mtmd_bitmap * bitmap = mtmd_bitmap_init(width, height, rgb.Data());
-    if (!bitmap) Throw(env, "INVALID_IMAGE", "libmtmd could not create the image");
-    return NewWrapped(Data(env).image, env, std::make_shared<ImageHandle>(bitmap));
+    return ImageFromRgbArguments(info);
 }
 
 // tokenize(text, images: Image[], addSpecial, parseSpecial) → Promise<Chunks>
