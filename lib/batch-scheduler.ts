@@ -5,7 +5,7 @@
 // native call: that is how all live sequences — of one generate() or of several concurrent callers —
 // advance in one batch per step.
 import { AbortError, native, toStagebeamError } from "./errors.js";
-import { nativeAddon, type NativeContext, type NativeDecodeResult, type NativeSampler } from "./native.js";
+import { nativeAddon, type NativeContextBase, type NativeDecodeResult, type NativeSampler } from "./native.js";
 import type { TokenLogprob } from "./engine/token-logprob.js";
 // Defined by the engine contract (lib/engine); re-exported for code that imports it from here.
 export type { TokenLogprob };
@@ -57,12 +57,12 @@ export interface SchedulerStats {
 
 export class BatchScheduler {
   readonly stats: SchedulerStats = { decodeCalls: 0, tokensDecoded: 0 };
-  readonly #native: NativeContext;
+  readonly #native: NativeContextBase;
   readonly #queue: (DecodeJob | ExclusiveJob)[] = [];
   #pumping = false;
   #idle: (() => void)[] = [];
 
-  constructor(nativeContext: NativeContext) {
+  constructor(nativeContext: NativeContextBase) {
     this.#native = nativeContext;
   }
 

@@ -71,7 +71,8 @@ export interface NativeDecodeResult {
   logits?: Float32Array;
 }
 
-export interface NativeContext {
+/** What both engines' native contexts share: memory operations and batched decodes. */
+export interface NativeContextBase {
   info(): NativeContextInfo;
   seqCopy(src: number, dst: number, p0?: number, p1?: number): void;
   seqRemove(seq: number, p0?: number, p1?: number): boolean;
@@ -79,9 +80,29 @@ export interface NativeContext {
   seqPosMax(seq: number): number;
   clear(): void;
   decode(request: NativeDecodeRequest, cancellation?: NativeCancellation): Promise<NativeDecodeResult>;
+  dispose(): void;
+}
+
+/** A llama.cpp context. */
+export interface NativeContext extends NativeContextBase {
   /** Encodes image chunk `index` and decodes it into `seqId` at `nPast`; resolves with the new nPast. */
   evalImage(chunks: NativeChunks, index: number, seqId: number, nPast: number, cancellation?: NativeCancellation): Promise<number>;
-  dispose(): void;
+}
+
+/** An image for the mllama engine: its vision states after the projector, and which rows text may see. */
+export interface NativeMllamaImage {
+  /** rows × n_embd floats: every tile's tokens, padded tiles included. */
+  states: Float32Array;
+  /** The image's content id: a slot holding the same id is reused instead of recomputed. */
+  id: string;
+  /** Rows of the real tiles (the rest are padding text never sees). */
+  realRows: number;
+}
+
+/** An mllama context (the addon's own engine). */
+export interface NativeMllamaContext extends NativeContextBase {
+  /** Stores the image's cross K/V (once per image), binds `seqId` to it and decodes <|image|> at `nPast`. */
+  evalImage(image: NativeMllamaImage, seqId: number, nPast: number, cancellation?: NativeCancellation): Promise<number>;
 }
 
 export interface NativeSampler {
@@ -159,6 +180,27 @@ export interface NativeMllamaMetadata {
   meta: Record<string, string>;
 }
 
+/** The mllama vision encoder and projector (the addon's own, on ggml). */
+export interface NativeMllamaVision {
+  info(): NativeMllamaVisionInfo;
+  /** pixels: [maxTiles, 3, imageSize, imageSize] preprocessed; resolves with the vision states (maxTiles × tokensPerTile rows). */
+  encode(pixels: Float32Array, aspectRatioId: number, realTiles: number, cancellation?: NativeCancellation): Promise<Float32Array>;
+  dispose(): void;
+}
+
+export interface NativeMllamaVisionInfo {
+  imageSize: number;
+  patchSize: number;
+  maxTiles: number;
+  tokensPerTile: number;
+  projectionDim: number;
+  /** Flattened [h, w] tile counts, in the order of the aspect-ratio ids (1-based). */
+  supportedAspectRatios: number[];
+  imageMean: number[];
+  imageStd: number[];
+  pairId: string;
+}
+
 export interface NativeAddon {
   Model: {
     load(
@@ -180,7 +222,17 @@ export interface NativeAddon {
     ): Promise<NativeMllamaModel>;
   };
   /** A context with the NativeContext shape over the mllama engine; `vocabulary` is the model's tokenizer. */
-  MllamaContext: { create(model: NativeMllamaModel, vocabulary: NativeModel, options: Record<string, unknown>): Promise<NativeContext> };
+  MllamaContext: { create(model: NativeMllamaModel, vocabulary: NativeModel, options: Record<string, unknown>): Promise<NativeMllamaContext> };
+  MllamaVision: {
+    load(
+      path: string,
+      options: { gpu?: boolean; threads?: number },
+      onProgress?: (progress: number) => void,
+      cancellation?: NativeCancellation,
+    ): Promise<NativeMllamaVision>;
+  };
+  /** Images without a libmtmd projector (engines that preprocess images themselves). */
+  Image: { decode(bytes: Uint8Array): Promise<NativeImage>; fromRgb(width: number, height: number, rgb: Uint8Array): NativeImage };
   Cancellation: new () => NativeCancellation;
   Projector: {
     load(

@@ -10,7 +10,7 @@ import { readGgufMetadata } from "../gguf/reader.js";
 import { PAIR_ID_KEY } from "./gguf-layout.js";
 import {
   nativeAddon,
-  type NativeContext,
+  type NativeMllamaContext,
   type NativeMllamaMetadata,
   type NativeMllamaModel,
   type NativeModel,
@@ -102,6 +102,6 @@ export function createMllamaContext(
   weights: NativeMllamaModel,
   vocabulary: NativeModel,
   options: Record<string, unknown>,
-): Promise<NativeContext> {
+): Promise<NativeMllamaContext> {
   return native(() => nativeAddon().MllamaContext.create(weights, vocabulary, options));
 }

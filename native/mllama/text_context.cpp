@@ -171,7 +171,7 @@ void TextContext::DecodeUbatch(const int32_t * tokens, const int32_t * positions
         std::vector<float> row_mask(n);
         cross_->FillMasks(view, seq_ids, positions, n, cross_mask.data(), row_mask.data());
         ggml_backend_tensor_set(g.cross_mask, cross_mask.data(), 0, sizeof(float) * cross_mask.size());
-        ggml_backend_tensor_set(g.row_mask, row_mask.data(), 0, sizeof(float) * row_mask.size());
+        if (g.row_mask) ggml_backend_tensor_set(g.row_mask, row_mask.data(), 0, sizeof(float) * row_mask.size());
     }
 
     UseThreads(n > 1);

@@ -58,11 +58,14 @@ TextGraph BuildTextGraph(ggml_context * ctx, const TextWeights & w, const KvCach
     ggml_set_name(g.outputs, "output_rows");
     if (sees_image) {
         g.cross_mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, static_cast<int64_t>(cross->slot_rows()) * view.rows(), n);
-        g.row_mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
         ggml_set_input(g.cross_mask);
-        ggml_set_input(g.row_mask);
         ggml_set_name(g.cross_mask, "cross_mask");
-        ggml_set_name(g.row_mask, "row_mask");
+        // An input no op reads is never allocated (and setting it would assert): only when it is used.
+        if (!(ablate & kAblateRowMask)) {
+            g.row_mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
+            ggml_set_input(g.row_mask);
+            ggml_set_name(g.row_mask, "row_mask");
+        }
     }
 
     const float kq_scale = 1.0f / std::sqrt(static_cast<float>(hd));

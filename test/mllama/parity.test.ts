@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadModel, type Model } from "../../lib/index.js";
 import { convertModel } from "../../lib/mllama/convert.js";
 import { createMllamaContext } from "../../lib/mllama/engine.js";
-import type { NativeContext } from "../../lib/native.js";
+import type { NativeMllamaContext as NativeContext } from "../../lib/native.js";
 import { mllamaReference, readFloat32, readInt32, type MllamaReference } from "../fixtures/mllama/reference.js";
 
 const OUT_VOCAB = 128256; // output head rows; the engine's rows have one more column, <|image|>, at -inf
