@@ -1,0 +1,45 @@
+// The compute side of the vision encoder: backends, a scheduler, CPU threads, and one encode. Compute
+// buffers are reserved at creation for the one graph shape there is (every image is max_tiles tiles), so
+// a machine without the memory fails at load, not at the first image. Used from one thread at a time (the
+// N-API object's busy flag).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "ggml-backend.h"
+#include "vision_weights.h"
+
+namespace stagebeam::mllama {
+
+class VisionContext {
+  public:
+    // Throws NativeError(PROJECTOR_LOAD_FAILED) when backends or buffers cannot be set up.
+    VisionContext(std::shared_ptr<const VisionWeights> weights, int32_t n_threads);
+    ~VisionContext();
+    VisionContext(const VisionContext &) = delete;
+    VisionContext & operator=(const VisionContext &) = delete;
+
+    const VisionWeights & weights() const { return *weights_; }
+    int32_t threads() const { return n_threads_; }
+
+    // pixels: hp.PixelCount() floats, [tiles, C, S, S]. Returns the cross-attention states,
+    // [tiles × positions, projection_dim] row-major. `padding_mask` false is for tests only.
+    // Throws INVALID_ARGUMENT, ABORTED or IMAGE_ENCODE_FAILED.
+    std::vector<float> Encode(const float * pixels, size_t n_pixels, int32_t aspect_ratio_id, int32_t real_tiles, const std::atomic<bool> * cancel,
+                              bool padding_mask = true);
+
+  private:
+    std::shared_ptr<const VisionWeights> weights_;
+    int32_t n_threads_ = 1;
+    ggml_backend_t cpu_ = nullptr;
+    ggml_backend_t gpu_ = nullptr;
+    ggml_backend_sched_t sched_ = nullptr;
+    std::vector<uint8_t> graph_memory_;
+    // CPU backend functions reached through the registry (the CPU backend is a loadable module).
+    void (*set_n_threads_)(ggml_backend_t, int) = nullptr;
+    void (*set_abort_)(ggml_backend_t, ggml_abort_callback, void *) = nullptr;
+};
+
+}  // namespace stagebeam::mllama
