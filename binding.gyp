@@ -27,6 +27,7 @@
         "native/mllama_context.cpp",
         "native/mllama_decode_worker.cpp",
         "native/mllama_model.cpp",
+        "native/mllama_vision.cpp",
         "native/model.cpp",
         "native/output_reader.cpp",
         "native/projector.cpp",

@@ -159,6 +159,49 @@ export interface NativeMllamaMetadata {
   meta: Record<string, string>;
 }
 
+/** Facts of an mllama vision projector, for preprocessing and for the decoder's cross-attention store. */
+export interface NativeMllamaVisionInfo {
+  /** Tile side in pixels (560). */
+  imageSize: number;
+  patchSize: number;
+  maxTiles: number;
+  /** Patches + the class token (1601): rows of states per tile. */
+  tokensPerTile: number;
+  /** Width of a state row: the text model's hidden size. */
+  projectionDim: number;
+  /** [h_tiles, w_tiles] pairs, flattened; aspect-ratio id = pair index + 1. */
+  supportedAspectRatios: Int32Array;
+  imageMean: Float32Array;
+  imageStd: Float32Array;
+  /** The converter's pairing key, shared with the text model; null if the file has none. */
+  pairId: string | null;
+  name: string;
+  parameterCount: number;
+  sizeBytes: number;
+  /** The device the weights live on, or "CPU". */
+  device: string;
+  threads: number;
+}
+
+/** The mllama vision encoder + projector (the addon's own ggml implementation). */
+export interface NativeMllamaVision {
+  info(): NativeMllamaVisionInfo;
+  /**
+   * Cross-attention states of one preprocessed image: `pixels` is [maxTiles, 3, imageSize, imageSize]
+   * (padded tiles exact zeros), `aspectRatioId` 1..ratios, `realTiles` 1..maxTiles. Resolves with
+   * [maxTiles * tokensPerTile, projectionDim] row-major, padded tiles included. One encode at a time.
+   * `debug` is for tests only.
+   */
+  encode(
+    pixels: Float32Array,
+    aspectRatioId: number,
+    realTiles: number,
+    cancellation?: NativeCancellation,
+    debug?: { paddingMask?: boolean },
+  ): Promise<Float32Array>;
+  dispose(): void;
+}
+
 export interface NativeAddon {
   Model: {
     load(
@@ -181,6 +224,14 @@ export interface NativeAddon {
   };
   /** A context with the NativeContext shape over the mllama engine; `vocabulary` is the model's tokenizer. */
   MllamaContext: { create(model: NativeMllamaModel, vocabulary: NativeModel, options: Record<string, unknown>): Promise<NativeContext> };
+  MllamaVision: {
+    load(
+      path: string,
+      options: { gpu?: boolean; threads?: number },
+      onProgress?: (progress: number) => void,
+      cancellation?: NativeCancellation,
+    ): Promise<NativeMllamaVision>;
+  };
   Cancellation: new () => NativeCancellation;
   Projector: {
     load(
