@@ -51,8 +51,9 @@ ggml_tensor * LayerNorm(ggml_context * ctx, ggml_tensor * x, ggml_tensor * weigh
 // Plain multi-head self-attention over the whole sequence x [D, L], no biases, no RoPE.
 ggml_tensor * Attention(ggml_context * ctx, const VisionHparams & hp, const VisionBlock & b, ggml_tensor * x, ggml_tensor * mask) {
     const int64_t D = hp.n_embd, hd = hp.HeadDim(), H = hp.n_head, L = x->ne[1];
-    ggml_tensor * q = ggml_permute(ctx, ggml_reshape_3d(ctx, ggml_mul_mat(ctx, b.wq, x), hd, H, L), 0, 2, 1, 3);  // [hd, L, H]
-    ggml_tensor * k = ggml_permute(ctx, ggml_reshape_3d(ctx, ggml_mul_mat(ctx, b.wk, x), hd, H, L), 0, 2, 1, 3);  // [hd, L, H]
+    // Q and K made contiguous per head: the CPU's fast matmul paths need it (strided views made kq 9x slower at 11B shapes).
+    ggml_tensor * q = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_3d(ctx, ggml_mul_mat(ctx, b.wq, x), hd, H, L), 0, 2, 1, 3));  // [hd, L, H]
+    ggml_tensor * k = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_3d(ctx, ggml_mul_mat(ctx, b.wk, x), hd, H, L), 0, 2, 1, 3));  // [hd, L, H]
     ggml_tensor * v = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_3d(ctx, ggml_mul_mat(ctx, b.wv, x), hd, H, L), 1, 2, 0, 3));  // [L, hd, H]
     ggml_tensor * kq = ggml_mul_mat(ctx, k, q);  // [L keys, L queries, H]
     ggml_mul_mat_set_prec(kq, GGML_PREC_F32);
