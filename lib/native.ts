@@ -181,6 +181,8 @@ export interface NativeMllamaVisionInfo {
   /** The device the weights live on, or "CPU". */
   device: string;
   threads: number;
+  /** Compute buffer bytes reserved at load, by backend name (the attention matrices dominate). */
+  computeBufferBytes: Record<string, number>;
 }
 
 /** The mllama vision encoder + projector (the addon's own ggml implementation). */

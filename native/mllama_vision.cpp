@@ -136,6 +136,9 @@ Napi::Value MllamaVision::Info(const Napi::CallbackInfo & info) {
     out.Set("sizeBytes", Napi::Number::New(env, static_cast<double>(w.n_bytes)));
     out.Set("device", w.on_gpu ? ggml_backend_dev_name(w.device) : "CPU");
     out.Set("threads", handle_->encoder->threads());
+    Napi::Object compute = Napi::Object::New(env);
+    for (const auto & [backend, bytes] : handle_->encoder->ComputeBuffers()) compute.Set(backend, Napi::Number::New(env, static_cast<double>(bytes)));
+    out.Set("computeBufferBytes", compute);
     return out;
 }
 

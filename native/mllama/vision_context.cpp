@@ -52,6 +52,14 @@ VisionContext::~VisionContext() {
     if (cpu_) ggml_backend_free(cpu_);
 }
 
+std::vector<std::pair<std::string, size_t>> VisionContext::ComputeBuffers() const {
+    std::vector<std::pair<std::string, size_t>> out;
+    for (ggml_backend_t b : {gpu_, cpu_}) {
+        if (b) out.emplace_back(ggml_backend_name(b), ggml_backend_sched_get_buffer_size(sched_, b));
+    }
+    return out;
+}
+
 std::vector<float> VisionContext::Encode(const float * pixels, size_t n_pixels, int32_t aspect_ratio_id, int32_t real_tiles,
                                          const std::atomic<bool> * cancel, bool padding_mask) {
     const VisionHparams & hp = weights_->hp;

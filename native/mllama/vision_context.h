@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "ggml-backend.h"
@@ -23,6 +25,8 @@ class VisionContext {
 
     const VisionWeights & weights() const { return *weights_; }
     int32_t threads() const { return n_threads_; }
+    // Bytes of the compute buffers reserved on each backend (GPU first when there is one).
+    std::vector<std::pair<std::string, size_t>> ComputeBuffers() const;
 
     // pixels: hp.PixelCount() floats, [tiles, C, S, S]. Returns the cross-attention states,
     // [tiles × positions, projection_dim] row-major. `padding_mask` false is for tests only.
