@@ -3,11 +3,14 @@
 // make_tiny_mllama.py, whose gates, norms and tile tables are all randomised. The checkpoint goes through our
 // converter, so this checks the projector GGUF layout and the encoder together. Pixels are the reference
 // processor's own (injected), so preprocessing error does not enter: every aspect ratio 1..8, padded tiles
-// included.
-import { mkdtempSync, rmSync } from "node:fs";
+// included. The behaviour tests (arguments, busy, abort, dispose, load errors) use the Python-free tiny pair
+// that writeTinyMllama writes, so they run on machines without the reference environment too.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { writeTinyClip } from "../../lib/gguf/tiny-clip.js";
+import { writeTinyMllama } from "../../lib/gguf/tiny-mllama.js";
 import { convertModel, type ConvertModelResult } from "../../lib/mllama/convert.js";
 import { nativeAddon, type NativeMllamaVision } from "../../lib/native.js";
 import { mllamaReference, readFloat32, readInt32, type MllamaReference } from "../fixtures/mllama/reference.js";
@@ -22,11 +25,15 @@ let ref: MllamaReference | null = null;
 let dir = "";
 const pairs = new Map<WeightType, ConvertModelResult>();
 const encoders = new Map<WeightType, NativeMllamaVision>();
+let tiny: { model: string; projector: string };
+let tinyEncoder: NativeMllamaVision;
 
 beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "stagebeam-mllama-vision-"));
+  tiny = writeTinyMllama({ dir });
+  tinyEncoder = await nativeAddon().MllamaVision.load(tiny.projector, { gpu: false, threads: 1 });
   ref = await mllamaReference();
   if (!ref) return;
-  dir = mkdtempSync(join(tmpdir(), "stagebeam-mllama-vision-"));
   for (const type of ["f32", "f16"] as const) {
     const result = await convertModel({ input: ref.hfDir, output: join(dir, `tiny-${type}.gguf`), projectorOutput: join(dir, `mmproj-tiny-${type}.gguf`), type });
     pairs.set(type, result);
@@ -36,6 +43,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   for (const encoder of encoders.values()) encoder.dispose();
+  tinyEncoder?.dispose();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -151,54 +159,77 @@ describe("cross-attention states against transformers, every aspect ratio", () =
   });
 });
 
-describe("MllamaVision behaviour", () => {
-  test("encoding is deterministic on the CPU", async ({ skip }) => {
-    const r = need(skip);
-    const c = visionCase(r, 6);
-    const pixels = readFloat32(r, c.pixel_values);
-    const encoder = encoders.get("f32")!;
-    const a = await encoder.encode(pixels, 6, c.real_tiles);
-    const b = await encoder.encode(pixels, 6, c.real_tiles);
+describe("MllamaVision behaviour (the Python-free tiny pair)", () => {
+  const pixels = () => new Float32Array(TILES * 3 * 28 * 28).map((_, i) => Math.sin(i));
+
+  test("states of the documented shape, finite, deterministic on the CPU", async () => {
+    const a = await tinyEncoder.encode(pixels(), 6, 4);
+    const b = await tinyEncoder.encode(pixels(), 6, 4);
+    expect(a.length).toBe(TILES * TOKENS_PER_TILE * PROJECTION);
+    expect(a.every(Number.isFinite)).toBe(true);
     expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
+    // The aspect ratio matters (its tile embeddings), and so does the number of real tiles (the mask).
+    expect(Buffer.from((await tinyEncoder.encode(pixels(), 8, 4)).buffer).equals(Buffer.from(a.buffer))).toBe(false);
+    expect(Buffer.from((await tinyEncoder.encode(pixels(), 6, 3)).buffer).equals(Buffer.from(a.buffer))).toBe(false);
   });
 
-  test("arguments are checked before any work: INVALID_ARGUMENT", async ({ skip }) => {
-    need(skip);
-    const encoder = encoders.get("f32")!;
-    const pixels = new Float32Array(TILES * 3 * 28 * 28);
-    expect(code(() => encoder.encode(pixels.subarray(1), 1, 1))).toBe("INVALID_ARGUMENT");
-    expect(code(() => encoder.encode(new Float64Array(pixels.length) as unknown as Float32Array, 1, 1))).toBe("INVALID_ARGUMENT");
-    for (const id of [0, 9, 1.5, Number.NaN]) expect(code(() => encoder.encode(pixels, id, 1)), `id ${id}`).toBe("INVALID_ARGUMENT");
-    for (const tiles of [0, 5, 2.5]) expect(code(() => encoder.encode(pixels, 1, tiles)), `tiles ${tiles}`).toBe("INVALID_ARGUMENT");
-    const bad = pixels.slice();
+  test("arguments are checked before any work: INVALID_ARGUMENT", async () => {
+    const encoder = tinyEncoder;
+    const zeros = new Float32Array(TILES * 3 * 28 * 28);
+    expect(code(() => encoder.encode(zeros.subarray(1), 1, 1))).toBe("INVALID_ARGUMENT");
+    expect(code(() => encoder.encode(new Float64Array(zeros.length) as unknown as Float32Array, 1, 1))).toBe("INVALID_ARGUMENT");
+    for (const id of [0, 9, 1.5, Number.NaN]) expect(code(() => encoder.encode(zeros, id, 1)), `id ${id}`).toBe("INVALID_ARGUMENT");
+    for (const tiles of [0, 5, 2.5]) expect(code(() => encoder.encode(zeros, 1, tiles)), `tiles ${tiles}`).toBe("INVALID_ARGUMENT");
+    const bad = zeros.slice();
     bad[7] = Number.POSITIVE_INFINITY;
     expect(code(() => encoder.encode(bad, 1, 1))).toBe("INVALID_ARGUMENT");
+    expect(code(() => encoder.encode(zeros, 1, 1, undefined, { paddingMask: "no" as unknown as boolean }))).toBe("INVALID_ARGUMENT");
     // Still usable afterwards.
-    expect((await encoder.encode(pixels, 1, 1)).length).toBe(TILES * TOKENS_PER_TILE * PROJECTION);
+    expect((await encoder.encode(zeros, 1, 1)).length).toBe(TILES * TOKENS_PER_TILE * PROJECTION);
   });
 
-  test("one encode at a time (CONTEXT_BUSY), a cancelled encode rejects with ABORTED", async ({ skip }) => {
-    need(skip);
-    const encoder = encoders.get("f32")!;
-    const pixels = new Float32Array(TILES * 3 * 28 * 28);
-    const first = encoder.encode(pixels, 1, 1);
-    expect(code(() => encoder.encode(pixels, 1, 1))).toBe("CONTEXT_BUSY");
+  test("one encode at a time (CONTEXT_BUSY), a cancelled encode rejects with ABORTED", async () => {
+    const encoder = tinyEncoder;
+    const first = encoder.encode(pixels(), 1, 1);
+    expect(code(() => encoder.encode(pixels(), 1, 1))).toBe("CONTEXT_BUSY");
     expect(code(() => encoder.dispose())).toBe("CONTEXT_BUSY");
     await first;
     const cancellation = new (nativeAddon().Cancellation)();
     cancellation.cancel();
-    await expect(encoder.encode(pixels, 1, 1, cancellation)).rejects.toMatchObject({ code: "ABORTED" });
+    await expect(encoder.encode(pixels(), 1, 1, cancellation)).rejects.toMatchObject({ code: "ABORTED" });
+    expect((await encoder.encode(pixels(), 1, 1)).length).toBe(TILES * TOKENS_PER_TILE * PROJECTION);
   });
 
-  test("loading refuses the text model and missing files with clear errors; a disposed encoder says DISPOSED", async ({ skip }) => {
-    need(skip);
-    const pair = pairs.get("f32")!;
-    await expect(nativeAddon().MllamaVision.load(pair.model, { gpu: false })).rejects.toMatchObject({
+  test("info() of the tiny pair; load progress reaches 1", async () => {
+    const info = tinyEncoder.info();
+    expect(info).toMatchObject({ imageSize: 28, patchSize: 14, maxTiles: TILES, tokensPerTile: TOKENS_PER_TILE, projectionDim: PROJECTION, device: "CPU", threads: 1 });
+    expect(info.computeBufferBytes.CPU).toBeGreaterThan(0);
+    const progress: number[] = [];
+    const encoder = await nativeAddon().MllamaVision.load(tiny.projector, { gpu: false }, (p) => progress.push(p));
+    encoder.dispose();
+    expect(progress.at(-1)).toBe(1);
+  });
+
+  test("loading refuses the text model, other files and missing files with clear errors; a disposed encoder says DISPOSED", async () => {
+    await expect(nativeAddon().MllamaVision.load(tiny.model, { gpu: false })).rejects.toMatchObject({
       code: "INVALID_ARGUMENT",
       message: expect.stringContaining("not its vision projector"),
     });
     await expect(nativeAddon().MllamaVision.load(join(dir, "missing.gguf"), {})).rejects.toMatchObject({ code: "MODEL_NOT_FOUND" });
-    const encoder = await nativeAddon().MllamaVision.load(pair.projector, { gpu: false, threads: 1 });
+    expect(code(() => nativeAddon().MllamaVision.load(tiny.projector, { threads: 0 }))).toBe("INVALID_ARGUMENT");
+    // A LLaVA-style mmproj is not an mllama projector.
+    const clip = join(dir, "mmproj-clip.gguf");
+    writeTinyClip(clip, { textEmbeddingSize: 64 });
+    await expect(nativeAddon().MllamaVision.load(clip, { gpu: false })).rejects.toMatchObject({ code: "INVALID_PROJECTOR" });
+    // A truncated projector is refused before any tensor is read.
+    const bytes = readFileSync(tiny.projector);
+    const truncated = join(dir, "mmproj-truncated.gguf");
+    writeFileSync(truncated, bytes.subarray(0, bytes.length - 100));
+    await expect(nativeAddon().MllamaVision.load(truncated, { gpu: false })).rejects.toMatchObject({ code: "INVALID_GGUF" });
+    const cancellation = new (nativeAddon().Cancellation)();
+    cancellation.cancel();
+    await expect(nativeAddon().MllamaVision.load(tiny.projector, { gpu: false }, undefined, cancellation)).rejects.toMatchObject({ code: "ABORTED" });
+    const encoder = await nativeAddon().MllamaVision.load(tiny.projector, { gpu: false, threads: 1 });
     encoder.dispose();
     expect(code(() => encoder.info())).toBe("DISPOSED");
     expect(code(() => encoder.encode(new Float32Array(TILES * 3 * 28 * 28), 1, 1))).toBe("DISPOSED");
