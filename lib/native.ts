@@ -181,6 +181,7 @@ export interface NativeMllamaVisionInfo {
   /** The device the weights live on, or "CPU". */
   device: string;
   threads: number;
+  flashAttention: boolean;
   /** Compute buffer bytes reserved at load, by backend name (the attention matrices dominate). */
   computeBufferBytes: Record<string, number>;
 }
@@ -229,7 +230,9 @@ export interface NativeAddon {
   MllamaVision: {
     load(
       path: string,
-      options: { gpu?: boolean; threads?: number },
+      /** gpu: put the weights on the first GPU when there is one (default true); flashAttention: F16 K/V
+       *  flash attention instead of F32 score matrices (default false). */
+      options: { gpu?: boolean; threads?: number; flashAttention?: boolean },
       onProgress?: (progress: number) => void,
       cancellation?: NativeCancellation,
     ): Promise<NativeMllamaVision>;

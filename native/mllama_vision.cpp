@@ -20,8 +20,12 @@ namespace {
 // Weights and the compute buffers are both set up here, off the JS thread.
 class VisionLoadWorker : public LoadWorker {
   public:
-    VisionLoadWorker(Napi::Env env, std::string path, bool gpu, int32_t threads, CancelFlag cancel, Napi::Function on_progress)
-        : LoadWorker(env, "stagebeam.loadMllamaVision", std::move(cancel), on_progress), path_(std::move(path)), gpu_(gpu), threads_(threads) {}
+    VisionLoadWorker(Napi::Env env, std::string path, bool gpu, int32_t threads, bool flash_attn, CancelFlag cancel, Napi::Function on_progress)
+        : LoadWorker(env, "stagebeam.loadMllamaVision", std::move(cancel), on_progress),
+          path_(std::move(path)),
+          gpu_(gpu),
+          threads_(threads),
+          flash_attn_(flash_attn) {}
 
   protected:
     void Load() override {
@@ -30,7 +34,7 @@ class VisionLoadWorker : public LoadWorker {
         options.progress = [this](float p) { return OnLoadProgress(p, static_cast<LoadWorker *>(this)); };
         handle_ = std::make_shared<MllamaVisionHandle>();
         handle_->weights = mllama::VisionWeights::Load(path_, options);
-        handle_->encoder = std::make_unique<mllama::VisionContext>(handle_->weights, threads_);
+        handle_->encoder = std::make_unique<mllama::VisionContext>(handle_->weights, threads_, flash_attn_);
     }
 
     Napi::Value Result(Napi::Env env) override { return NewWrapped(Data(env).mllama_vision, env, handle_); }
@@ -39,6 +43,7 @@ class VisionLoadWorker : public LoadWorker {
     std::string path_;
     bool gpu_;
     int32_t threads_;
+    bool flash_attn_;
     std::shared_ptr<MllamaVisionHandle> handle_;
 };
 
@@ -98,10 +103,11 @@ Napi::Value MllamaVision::Load(const Napi::CallbackInfo & info) {
     const bool gpu = arguments::Boolean(options, "gpu", true);
     const int64_t hw = std::max(1u, std::thread::hardware_concurrency());
     const int32_t threads = static_cast<int32_t>(arguments::Integer(options, "threads", hw, 1, 1024));
+    const bool flash_attn = arguments::Boolean(options, "flashAttention", false);
     Napi::Function on_progress;
     if (info.Length() > 2 && info[2].IsFunction()) on_progress = info[2].As<Napi::Function>();
     CancelFlag cancel = Cancellation::FlagOf(info.Length() > 3 ? info[3] : env.Undefined());
-    auto * worker = new VisionLoadWorker(env, path, gpu, threads, cancel, on_progress);
+    auto * worker = new VisionLoadWorker(env, path, gpu, threads, flash_attn, cancel, on_progress);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;
@@ -136,6 +142,7 @@ Napi::Value MllamaVision::Info(const Napi::CallbackInfo & info) {
     out.Set("sizeBytes", Napi::Number::New(env, static_cast<double>(w.n_bytes)));
     out.Set("device", w.on_gpu ? ggml_backend_dev_name(w.device) : "CPU");
     out.Set("threads", handle_->encoder->threads());
+    out.Set("flashAttention", handle_->encoder->flash_attn());
     Napi::Object compute = Napi::Object::New(env);
     for (const auto & [backend, bytes] : handle_->encoder->ComputeBuffers()) compute.Set(backend, Napi::Number::New(env, static_cast<double>(bytes)));
     out.Set("computeBufferBytes", compute);

@@ -22,7 +22,7 @@ struct MllamaVisionHandle {
 class MllamaVision : public Napi::ObjectWrap<MllamaVision> {
   public:
     static Napi::Function Init(Napi::Env env);
-    // load(path, { gpu, threads }, onProgress?, cancellation?) → Promise<MllamaVision>
+    // load(path, { gpu, threads, flashAttention }, onProgress?, cancellation?) → Promise<MllamaVision>
     static Napi::Value Load(const Napi::CallbackInfo & info);
 
     explicit MllamaVision(const Napi::CallbackInfo & info);

@@ -19,7 +19,8 @@ struct GraphScope {
 
 }  // namespace
 
-VisionContext::VisionContext(std::shared_ptr<const VisionWeights> weights, int32_t n_threads) : weights_(std::move(weights)), n_threads_(std::max(1, n_threads)) {
+VisionContext::VisionContext(std::shared_ptr<const VisionWeights> weights, int32_t n_threads, bool flash_attn)
+    : weights_(std::move(weights)), n_threads_(std::max(1, n_threads)), flash_attn_(flash_attn) {
     ggml_backend_dev_t cpu_dev = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
     cpu_ = cpu_dev ? ggml_backend_dev_init(cpu_dev, nullptr) : nullptr;
     if (!cpu_) throw NativeError("PROJECTOR_LOAD_FAILED", "the CPU backend could not be started");
@@ -40,7 +41,7 @@ VisionContext::VisionContext(std::shared_ptr<const VisionWeights> weights, int32
     graph_memory_.resize(VisionGraphContextBytes(hp));
 
     GraphScope scope(graph_memory_);
-    VisionGraph g = BuildVisionGraph(scope.ctx, *weights_, 1);
+    VisionGraph g = BuildVisionGraph(scope.ctx, *weights_, 1, flash_attn_);
     if (!ggml_backend_sched_reserve(sched_, g.graph)) {
         throw NativeError("PROJECTOR_LOAD_FAILED", "could not allocate the vision encoder's compute buffers: not enough memory");
     }
@@ -83,7 +84,7 @@ std::vector<float> VisionContext::Encode(const float * pixels, size_t n_pixels, 
     if (cancel && cancel->load()) throw NativeError("ABORTED", "the operation was aborted");
 
     GraphScope scope(graph_memory_);
-    VisionGraph g = BuildVisionGraph(scope.ctx, *weights_, aspect_ratio_id);
+    VisionGraph g = BuildVisionGraph(scope.ctx, *weights_, aspect_ratio_id, flash_attn_);
     ggml_backend_sched_reset(sched_);
     if (!ggml_backend_sched_alloc_graph(sched_, g.graph)) throw NativeError("IMAGE_ENCODE_FAILED", "could not allocate the vision encoder's compute buffers");
     ggml_backend_tensor_set(g.patches, patches.data(), 0, sizeof(float) * patches.size());

@@ -18,13 +18,14 @@ namespace stagebeam::mllama {
 class VisionContext {
   public:
     // Throws NativeError(PROJECTOR_LOAD_FAILED) when backends or buffers cannot be set up.
-    VisionContext(std::shared_ptr<const VisionWeights> weights, int32_t n_threads);
+    VisionContext(std::shared_ptr<const VisionWeights> weights, int32_t n_threads, bool flash_attn = false);
     ~VisionContext();
     VisionContext(const VisionContext &) = delete;
     VisionContext & operator=(const VisionContext &) = delete;
 
     const VisionWeights & weights() const { return *weights_; }
     int32_t threads() const { return n_threads_; }
+    bool flash_attn() const { return flash_attn_; }
     // Bytes of the compute buffers reserved on each backend (GPU first when there is one).
     std::vector<std::pair<std::string, size_t>> ComputeBuffers() const;
 
@@ -37,6 +38,7 @@ class VisionContext {
   private:
     std::shared_ptr<const VisionWeights> weights_;
     int32_t n_threads_ = 1;
+    bool flash_attn_ = false;
     ggml_backend_t cpu_ = nullptr;
     ggml_backend_t gpu_ = nullptr;
     ggml_backend_sched_t sched_ = nullptr;

@@ -49,8 +49,18 @@ ggml_tensor * LayerNorm(ggml_context * ctx, ggml_tensor * x, ggml_tensor * weigh
 }
 
 // Plain multi-head self-attention over the whole sequence x [D, L], no biases, no RoPE.
-ggml_tensor * Attention(ggml_context * ctx, const VisionHparams & hp, const VisionBlock & b, ggml_tensor * x, ggml_tensor * mask) {
+ggml_tensor * Attention(ggml_context * ctx, const VisionHparams & hp, const VisionBlock & b, ggml_tensor * x, ggml_tensor * mask, bool flash_attn) {
     const int64_t D = hp.n_embd, hd = hp.HeadDim(), H = hp.n_head, L = x->ne[1];
+    if (flash_attn) {
+        // FA wants q [hd, L, H] and K/V [hd, L, H] (V not transposed); K/V are cast to F16 as llama.cpp's
+        // build_attn_mha does (errata b9). The result comes out permuted, [hd, H, L].
+        ggml_tensor * q = ggml_permute(ctx, ggml_reshape_3d(ctx, ggml_mul_mat(ctx, b.wq, x), hd, H, L), 0, 2, 1, 3);
+        ggml_tensor * k = ggml_cast(ctx, ggml_permute(ctx, ggml_reshape_3d(ctx, ggml_mul_mat(ctx, b.wk, x), hd, H, L), 0, 2, 1, 3), GGML_TYPE_F16);
+        ggml_tensor * v = ggml_cast(ctx, ggml_permute(ctx, ggml_reshape_3d(ctx, ggml_mul_mat(ctx, b.wv, x), hd, H, L), 0, 2, 1, 3), GGML_TYPE_F16);
+        ggml_tensor * out = ggml_flash_attn_ext(ctx, q, k, v, mask, 1.0f / std::sqrt(static_cast<float>(hd)), 0.0f, 0.0f);
+        ggml_flash_attn_ext_set_prec(out, GGML_PREC_F32);
+        return ggml_mul_mat(ctx, b.wo, ggml_reshape_2d(ctx, out, D, L));
+    }
     // Q and K made contiguous per head: the CPU's fast matmul paths need it (strided views made kq 9x slower at 11B shapes).
     ggml_tensor * q = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_3d(ctx, ggml_mul_mat(ctx, b.wq, x), hd, H, L), 0, 2, 1, 3));  // [hd, L, H]
     ggml_tensor * k = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_3d(ctx, ggml_mul_mat(ctx, b.wk, x), hd, H, L), 0, 2, 1, 3));  // [hd, L, H]
@@ -64,8 +74,8 @@ ggml_tensor * Attention(ggml_context * ctx, const VisionHparams & hp, const Visi
 }
 
 // A pre-LN encoder layer; global layers scale both branches by their (tanh'd) gates.
-ggml_tensor * Layer(ggml_context * ctx, const VisionHparams & hp, const VisionBlock & b, ggml_tensor * x, ggml_tensor * mask) {
-    ggml_tensor * cur = Attention(ctx, hp, b, LayerNorm(ctx, x, b.attn_norm_w, b.attn_norm_b, hp.eps), mask);
+ggml_tensor * Layer(ggml_context * ctx, const VisionHparams & hp, const VisionBlock & b, ggml_tensor * x, ggml_tensor * mask, bool flash_attn) {
+    ggml_tensor * cur = Attention(ctx, hp, b, LayerNorm(ctx, x, b.attn_norm_w, b.attn_norm_b, hp.eps), mask, flash_attn);
     if (b.gated) cur = ggml_scale(ctx, cur, b.attn_gate);
     x = ggml_add(ctx, x, cur);
     cur = LayerNorm(ctx, x, b.ffn_norm_w, b.ffn_norm_b, hp.eps);
@@ -84,7 +94,7 @@ ggml_tensor * TableRow(ggml_context * ctx, ggml_tensor * table, int32_t id, int6
 
 }  // namespace
 
-VisionGraph BuildVisionGraph(ggml_context * ctx, const VisionWeights & w, int32_t aspect_ratio_id) {
+VisionGraph BuildVisionGraph(ggml_context * ctx, const VisionWeights & w, int32_t aspect_ratio_id, bool flash_attn) {
     const VisionHparams & hp = w.hp;
     const int64_t D = hp.n_embd, T = hp.max_tiles, P = hp.Patches(), N = hp.Positions(), Np = hp.PaddedPositions(), L = Np * T;
     VisionGraph g;
@@ -118,13 +128,13 @@ VisionGraph BuildVisionGraph(ggml_context * ctx, const VisionWeights & w, int32_
         for (size_t k = 0; k < hp.intermediate.size(); ++k) {
             if (hp.intermediate[k] == static_cast<int32_t>(il)) intermediate[k] = x;
         }
-        x = Layer(ctx, hp, w.blocks[il], x, g.mask);
+        x = Layer(ctx, hp, w.blocks[il], x, g.mask, flash_attn);
     }
     x = LayerNorm(ctx, x, w.post_ln_w, w.post_ln_b, hp.eps);
     x = ggml_reshape_3d(ctx, x, D, Np, T);
     x = ggml_add(ctx, x, ggml_scale(ctx, TableRow(ctx, w.post_tile_embd, aspect_ratio_id, D, 1, T), w.post_tile_gate));
     x = ggml_reshape_2d(ctx, x, D, L);
-    for (const VisionBlock & b : w.global_blocks) x = Layer(ctx, hp, b, x, g.mask);
+    for (const VisionBlock & b : w.global_blocks) x = Layer(ctx, hp, b, x, g.mask, flash_attn);
 
     // [final | stack(intermediates, dim=-1)]: the stack interleaves per channel (element c·K + k), which
     // concatenating [1, D, L] slices along dim 0 reproduces.

@@ -22,7 +22,9 @@ struct VisionGraph {
 
 // Builds into `ctx` (a no_alloc context of VisionGraphContextBytes). `aspect_ratio_id` (1..ratios) picks the
 // rows of the tile embedding tables; it is known when the graph is built, so those rows are plain views.
-VisionGraph BuildVisionGraph(ggml_context * ctx, const VisionWeights & w, int32_t aspect_ratio_id);
+// With `flash_attn`, attention is ggml_flash_attn_ext over F16 K/V (no [L, L, heads] score matrices: 2.6 GB
+// less at 11B shapes); otherwise mul_mat + soft_max_ext in F32.
+VisionGraph BuildVisionGraph(ggml_context * ctx, const VisionWeights & w, int32_t aspect_ratio_id, bool flash_attn = false);
 
 size_t VisionGraphNodeBudget(const VisionHparams & hp);
 size_t VisionGraphContextBytes(const VisionHparams & hp);
