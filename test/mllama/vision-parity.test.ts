@@ -16,6 +16,7 @@ import { nativeAddon, type NativeMllamaVision } from "../../lib/native.js";
 import { mllamaReference, readFloat32, readInt32, type MllamaReference } from "../fixtures/mllama/reference.js";
 
 type WeightType = "f32" | "f16";
+type EncoderKind = WeightType | "f32-fa" | "f16-fa";
 const IDS = [1, 2, 3, 4, 5, 6, 7, 8];
 const TOKENS_PER_TILE = 5; // (28 / 14)^2 patches + the class token
 const TILES = 4;
@@ -24,7 +25,7 @@ const PROJECTION = 64; // the tiny text model's hidden size
 let ref: MllamaReference | null = null;
 let dir = "";
 const pairs = new Map<WeightType, ConvertModelResult>();
-const encoders = new Map<WeightType, NativeMllamaVision>();
+const encoders = new Map<EncoderKind, NativeMllamaVision>();
 let tiny: { model: string; projector: string };
 let tinyEncoder: NativeMllamaVision;
 
@@ -37,7 +38,8 @@ beforeAll(async () => {
   for (const type of ["f32", "f16"] as const) {
     const result = await convertModel({ input: ref.hfDir, output: join(dir, `tiny-${type}.gguf`), projectorOutput: join(dir, `mmproj-tiny-${type}.gguf`), type });
     pairs.set(type, result);
-    encoders.set(type, await nativeAddon().MllamaVision.load(result.projector, { gpu: false, threads: 2 }));
+    encoders.set(type, await nativeAddon().MllamaVision.load(result.projector, { gpu: false, threads: 1 }));
+    encoders.set(`${type}-fa`, await nativeAddon().MllamaVision.load(result.projector, { gpu: false, threads: 1, flashAttention: true }));
   }
 }, 15 * 60_000);
 
@@ -81,7 +83,7 @@ function compare(ours: Float32Array, reference: Float32Array): { maxAbs: number;
 }
 
 /** Encodes the reference's pixels of aspect ratio `id` and compares with its cross-attention states. */
-async function encodeCase(r: MllamaReference, type: WeightType, id: number, debug?: { paddingMask?: boolean }) {
+async function encodeCase(r: MllamaReference, type: EncoderKind, id: number, debug?: { paddingMask?: boolean }) {
   const c = visionCase(r, id);
   const states = await encoders.get(type)!.encode(readFloat32(r, c.pixel_values), id, c.real_tiles, undefined, debug);
   return compare(states, readFloat32(r, c.cross_attention_states));
@@ -116,7 +118,7 @@ test("the fixture covers every aspect ratio with the processor's ids, masks and 
 test("info(): the projector's shape, preprocessing constants and pair id", ({ skip }) => {
   need(skip);
   const info = encoders.get("f32")!.info();
-  expect(info).toMatchObject({ imageSize: 28, patchSize: 14, maxTiles: TILES, tokensPerTile: TOKENS_PER_TILE, projectionDim: PROJECTION, device: "CPU", threads: 2 });
+  expect(info).toMatchObject({ imageSize: 28, patchSize: 14, maxTiles: TILES, tokensPerTile: TOKENS_PER_TILE, projectionDim: PROJECTION, device: "CPU", threads: 1 });
   expect(Array.from(info.supportedAspectRatios)).toEqual([1, 1, 1, 2, 1, 3, 1, 4, 2, 1, 2, 2, 3, 1, 4, 1]);
   expect(Array.from(info.imageMean)).toEqual([0.48145466, 0.4578275, 0.40821073].map(Math.fround));
   expect(Array.from(info.imageStd)).toEqual([0.26862954, 0.26130258, 0.27577711].map(Math.fround));
@@ -147,14 +149,31 @@ describe("cross-attention states against transformers, every aspect ratio", () =
     console.log(`mllama vision F16:\n  ${rows.join("\n  ")}`);
   });
 
+  // Only K and V are rounded to F16, so F32 weights stay within the F32 tolerance (measured: ≤ 7.8e-6).
+  test("flash attention (F16 K/V): F16 weights within 1e-2 of the scale, F32 weights within 1e-4 · max(1, scale)", async ({ skip }) => {
+    const r = need(skip);
+    expect(encoders.get("f16-fa")!.info().flashAttention).toBe(true);
+    const rows: string[] = [];
+    for (const id of IDS) {
+      const f16 = await encodeCase(r, "f16-fa", id);
+      const f32 = await encodeCase(r, "f32-fa", id);
+      rows.push(`ar ${id}: F16 weights ${f16.maxAbs.toExponential(2)} (${((100 * f16.maxAbs) / f16.scale).toFixed(3)}%), F32 weights ${f32.maxAbs.toExponential(2)}`);
+      expect(f16.maxAbs, `ar ${id}`).toBeLessThanOrEqual(1e-2 * f16.scale);
+      expect(f32.maxAbs, `ar ${id}`).toBeLessThanOrEqual(1e-4 * Math.max(1, f32.scale));
+    }
+    console.log(`mllama vision, flash attention:\n  ${rows.join("\n  ")}`);
+  });
+
   test("the test has teeth: without the padding mask the states leave the tolerance", async ({ skip }) => {
     const r = need(skip);
     // ar 1 has three padded tiles (measured: 5.7e-3, 57× the tolerance); ar 4 has none, but every tile has
     // 3 padding rows (5.9e-4, 5.9×). With the mask, both are within 4e-7.
-    for (const id of [1, 4]) {
-      const d = await encodeCase(r, "f32", id, { paddingMask: false });
-      console.log(`mllama vision F32, ar ${id} without the padding mask: max|Δ| ${d.maxAbs.toExponential(2)}`);
-      expect(d.maxAbs, `ar ${id}`).toBeGreaterThan(2 * 1e-4 * Math.max(1, d.scale));
+    for (const kind of ["f32", "f32-fa"] as const) {
+      for (const id of [1, 4]) {
+        const d = await encodeCase(r, kind, id, { paddingMask: false });
+        console.log(`mllama vision ${kind}, ar ${id} without the padding mask: max|Δ| ${d.maxAbs.toExponential(2)}`);
+        expect(d.maxAbs, `${kind} ar ${id}`).toBeGreaterThan(2 * 1e-4 * Math.max(1, d.scale));
+      }
     }
   });
 });
