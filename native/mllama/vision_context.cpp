@@ -21,6 +21,16 @@ struct GraphScope {
 
 VisionContext::VisionContext(std::shared_ptr<const VisionWeights> weights, int32_t n_threads, bool flash_attn)
     : weights_(std::move(weights)), n_threads_(std::max(1, n_threads)), flash_attn_(flash_attn) {
+    // A constructor that throws runs no destructor: free what was made so far.
+    try {
+        Init();
+    } catch (...) {
+        Free();
+        throw;
+    }
+}
+
+void VisionContext::Init() {
     ggml_backend_dev_t cpu_dev = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
     cpu_ = cpu_dev ? ggml_backend_dev_init(cpu_dev, nullptr) : nullptr;
     if (!cpu_) throw NativeError("PROJECTOR_LOAD_FAILED", "the CPU backend could not be started");
@@ -45,20 +55,19 @@ VisionContext::VisionContext(std::shared_ptr<const VisionWeights> weights, int32
     if (!ggml_backend_sched_reserve(sched_, g.graph)) {
         throw NativeError("PROJECTOR_LOAD_FAILED", "could not allocate the vision encoder's compute buffers: not enough memory");
     }
+    for (ggml_backend_t b : {gpu_, cpu_}) {
+        if (b) compute_buffers_.emplace_back(ggml_backend_name(b), ggml_backend_sched_get_buffer_size(sched_, b));
+    }
 }
 
-VisionContext::~VisionContext() {
+VisionContext::~VisionContext() { Free(); }
+
+void VisionContext::Free() {
     if (sched_) ggml_backend_sched_free(sched_);
     if (gpu_) ggml_backend_free(gpu_);
     if (cpu_) ggml_backend_free(cpu_);
-}
-
-std::vector<std::pair<std::string, size_t>> VisionContext::ComputeBuffers() const {
-    std::vector<std::pair<std::string, size_t>> out;
-    for (ggml_backend_t b : {gpu_, cpu_}) {
-        if (b) out.emplace_back(ggml_backend_name(b), ggml_backend_sched_get_buffer_size(sched_, b));
-    }
-    return out;
+    sched_ = nullptr;
+    gpu_ = cpu_ = nullptr;
 }
 
 std::vector<float> VisionContext::Encode(const float * pixels, size_t n_pixels, int32_t aspect_ratio_id, int32_t real_tiles,

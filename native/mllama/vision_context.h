@@ -26,8 +26,9 @@ class VisionContext {
     const VisionWeights & weights() const { return *weights_; }
     int32_t threads() const { return n_threads_; }
     bool flash_attn() const { return flash_attn_; }
-    // Bytes of the compute buffers reserved on each backend (GPU first when there is one).
-    std::vector<std::pair<std::string, size_t>> ComputeBuffers() const;
+    // Bytes of the compute buffers reserved at creation on each backend (GPU first when there is one).
+    // Recorded then, so info() may ask while an encode runs on another thread.
+    const std::vector<std::pair<std::string, size_t>> & ComputeBuffers() const { return compute_buffers_; }
 
     // pixels: hp.PixelCount() floats, [tiles, C, S, S]. Returns the cross-attention states,
     // [tiles × positions, projection_dim] row-major. `padding_mask` false is for tests only.
@@ -36,6 +37,9 @@ class VisionContext {
                               bool padding_mask = true);
 
   private:
+    void Init();
+    void Free();
+
     std::shared_ptr<const VisionWeights> weights_;
     int32_t n_threads_ = 1;
     bool flash_attn_ = false;
@@ -43,6 +47,7 @@ class VisionContext {
     ggml_backend_t gpu_ = nullptr;
     ggml_backend_sched_t sched_ = nullptr;
     std::vector<uint8_t> graph_memory_;
+    std::vector<std::pair<std::string, size_t>> compute_buffers_;
     // CPU backend functions reached through the registry (the CPU backend is a loadable module).
     void (*set_n_threads_)(ggml_backend_t, int) = nullptr;
     void (*set_abort_)(ggml_backend_t, ggml_abort_callback, void *) = nullptr;
