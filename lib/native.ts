@@ -180,25 +180,50 @@ export interface NativeMllamaMetadata {
   meta: Record<string, string>;
 }
 
-/** The mllama vision encoder and projector (the addon's own, on ggml). */
-export interface NativeMllamaVision {
-  info(): NativeMllamaVisionInfo;
-  /** pixels: [maxTiles, 3, imageSize, imageSize] preprocessed; resolves with the vision states (maxTiles × tokensPerTile rows). */
-  encode(pixels: Float32Array, aspectRatioId: number, realTiles: number, cancellation?: NativeCancellation): Promise<Float32Array>;
-  dispose(): void;
-}
-
+/** Facts of an mllama vision projector, for preprocessing and for the decoder's cross-attention store. */
 export interface NativeMllamaVisionInfo {
+  /** Tile side in pixels (560). */
   imageSize: number;
   patchSize: number;
   maxTiles: number;
+  /** Patches + the class token (1601): rows of states per tile. */
   tokensPerTile: number;
+  /** Width of a state row: the text model's hidden size. */
   projectionDim: number;
-  /** Flattened [h, w] tile counts, in the order of the aspect-ratio ids (1-based). */
-  supportedAspectRatios: number[];
-  imageMean: number[];
-  imageStd: number[];
-  pairId: string;
+  /** [h_tiles, w_tiles] pairs, flattened; aspect-ratio id = pair index + 1. */
+  supportedAspectRatios: Int32Array;
+  imageMean: Float32Array;
+  imageStd: Float32Array;
+  /** The converter's pairing key, shared with the text model; null if the file has none. */
+  pairId: string | null;
+  name: string;
+  parameterCount: number;
+  sizeBytes: number;
+  /** The device the weights live on, or "CPU". */
+  device: string;
+  threads: number;
+  flashAttention: boolean;
+  /** Compute buffer bytes reserved at load, by backend name (the attention matrices dominate). */
+  computeBufferBytes: Record<string, number>;
+}
+
+/** The mllama vision encoder + projector (the addon's own ggml implementation). */
+export interface NativeMllamaVision {
+  info(): NativeMllamaVisionInfo;
+  /**
+   * Cross-attention states of one preprocessed image: `pixels` is [maxTiles, 3, imageSize, imageSize]
+   * (padded tiles exact zeros), `aspectRatioId` 1..ratios, `realTiles` 1..maxTiles. Resolves with
+   * [maxTiles * tokensPerTile, projectionDim] row-major, padded tiles included. One encode at a time.
+   * `debug` is for tests only.
+   */
+  encode(
+    pixels: Float32Array,
+    aspectRatioId: number,
+    realTiles: number,
+    cancellation?: NativeCancellation,
+    debug?: { paddingMask?: boolean },
+  ): Promise<Float32Array>;
+  dispose(): void;
 }
 
 export interface NativeAddon {
@@ -226,7 +251,9 @@ export interface NativeAddon {
   MllamaVision: {
     load(
       path: string,
-      options: { gpu?: boolean; threads?: number },
+      /** gpu: put the weights on the first GPU when there is one (default true); flashAttention: F16 K/V
+       *  flash attention instead of F32 score matrices (default false). */
+      options: { gpu?: boolean; threads?: number; flashAttention?: boolean },
       onProgress?: (progress: number) => void,
       cancellation?: NativeCancellation,
     ): Promise<NativeMllamaVision>;

@@ -1,6 +1,6 @@
 // Module entry: registers the native classes and the process-wide llama.cpp set-up.
 //
-// Exports: Model, Context, Sampler, Cancellation, Projector, MllamaModel, MllamaContext, loadBackends(dir),
+// Exports: Model, Context, Sampler, Cancellation, Projector, MllamaModel, MllamaContext, MllamaVision, loadBackends(dir),
 // systemInfo(), maxSequences(), quantize(input, output, options), encodeRows(type, values, rowLength).
 #include <napi.h>
 
@@ -20,6 +20,7 @@
 #include "log_capture.h"
 #include "mllama_context.h"
 #include "mllama_model.h"
+#include "mllama_vision.h"
 #include "model.h"
 #include "projector.h"
 #include "quantize.h"
@@ -96,6 +97,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     Napi::Function mllama_context = MllamaContext::Init(env);
     data->mllama_model = Napi::Persistent(mllama_model);
     data->mllama_context = Napi::Persistent(mllama_context);
+    Napi::Function mllama_vision = MllamaVision::Init(env);
+    data->mllama_vision = Napi::Persistent(mllama_vision);
 
     exports.Set("Model", model);
     exports.Set("Context", context);
@@ -105,6 +108,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("Image", image);
     exports.Set("MllamaModel", mllama_model);
     exports.Set("MllamaContext", mllama_context);
+    exports.Set("MllamaVision", mllama_vision);
     exports.Set("loadBackends", Napi::Function::New<LoadBackends>(env, "loadBackends"));
     exports.Set("systemInfo", Napi::Function::New<SystemInfo>(env, "systemInfo"));
     exports.Set("maxSequences", Napi::Function::New<MaxSequences>(env, "maxSequences"));

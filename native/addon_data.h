@@ -19,6 +19,7 @@ struct AddonData {
     Napi::FunctionReference chunks;
     Napi::FunctionReference mllama_model;
     Napi::FunctionReference mllama_context;
+    Napi::FunctionReference mllama_vision;
 };
 
 inline AddonData & Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
