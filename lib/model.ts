@@ -8,6 +8,8 @@ import { Context, type ContextOptions } from "./context.js";
 import { createError, DisposedError, ModelNotFoundError, native, nativeSync } from "./errors.js";
 import { checkMllamaModelFile, identify, loadMllama, MLLAMA_ARCHITECTURE, mllamaModelMetadata } from "./mllama/engine.js";
 import { nativeAddon, type NativeMllamaModel, type NativeModel, type NativeModelMetadata } from "./native.js";
+import { PAIR_ID_KEY } from "./mllama/gguf-layout.js";
+import { MllamaProjector } from "./mllama/projector.js";
 import { Projector, type LoadProjectorOptions } from "./projector.js";
 import type { ReasonOptions } from "./reasoning/options.js";
 import { reasonOnModel } from "./reasoning/reason-on-model.js";
@@ -48,14 +50,8 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
   const identity = identify(path);
   if (identity.architecture === MLLAMA_ARCHITECTURE) {
     checkMllamaModelFile(path, identity);
-    if (options.projector !== undefined) {
-      throw createError(
-        "UNSUPPORTED_ARCHITECTURE",
-        "images are not supported yet for mllama models (Llama 3.2 Vision, LLaVA-CoT): load the text model alone, without a projector",
-      );
-    }
     const { vocabulary, weights } = await loadMllama(path, options);
-    return new Model(vocabulary, path, weights);
+    return withProjector(new Model(vocabulary, path, weights), options);
   }
   const addon = nativeAddon();
   const handle = await withCancellation(options.signal, (cancellation) =>
@@ -68,14 +64,16 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
       ),
     ),
   );
-  const model = new Model(handle, path);
-  if (options.projector !== undefined) {
-    try {
-      await model.loadProjector(options.projector, { signal: options.signal, useGpu: options.gpuLayers !== 0 });
-    } catch (error) {
-      await model.dispose();
-      throw error;
-    }
+  return withProjector(new Model(handle, path), options);
+}
+
+async function withProjector(model: Model, options: LoadModelOptions): Promise<Model> {
+  if (options.projector === undefined) return model;
+  try {
+    await model.loadProjector(options.projector, { signal: options.signal, useGpu: options.gpuLayers !== 0 });
+  } catch (error) {
+    await model.dispose();
+    throw error;
   }
   return model;
 }
@@ -89,7 +87,7 @@ export class Model {
   readonly engine: EngineName;
   #native: NativeModel | null;
   #mllama: NativeMllamaModel | null;
-  #projector: Projector | null = null;
+  #projector: Projector | MllamaProjector | null = null;
   #bosText: string | undefined;
   readonly #contexts = new Set<Context>();
   readonly #pieces = new Map<number, Uint8Array>();
@@ -123,17 +121,28 @@ export class Model {
     return this.#native === null;
   }
 
-  /** The multimodal projector, once loaded. */
-  get projector(): Projector | null {
+  /** The multimodal projector, once loaded: libmtmd's, or for mllama the vision encoder of stagebeam's engine. */
+  get projector(): Projector | MllamaProjector | null {
     return this.#projector;
   }
 
-  /** Loads the model's mmproj GGUF so sequences can take images. Replaces a projector loaded before. */
-  async loadProjector(path: string, options: LoadProjectorOptions = {}): Promise<Projector> {
-    if (this.engine === "mllama") {
-      throw createError("UNSUPPORTED_ARCHITECTURE", "images are not supported yet for mllama models (Llama 3.2 Vision, LLaVA-CoT)");
-    }
-    const projector = await Projector.load(this.native, path, options);
+  /**
+   * Loads the model's mmproj GGUF so sequences can take images. Replaces a projector loaded before. For
+   * mllama, load it before creating the contexts that take images (each holds an image store sized by it).
+   */
+  async loadProjector(path: string, options: LoadProjectorOptions = {}): Promise<Projector | MllamaProjector> {
+    const projector =
+      this.engine === "mllama"
+        ? await MllamaProjector.load(
+            {
+              tokenize: (text, o) => this.tokenize(text, o),
+              embeddingSize: this.metadata.embeddingSize,
+              pairId: this.metadata.meta[PAIR_ID_KEY] ?? null,
+            },
+            path,
+            options,
+          )
+        : await Projector.load(this.native, path, options);
     this.#projector?.dispose();
     this.#projector = projector;
     return projector;

@@ -1,6 +1,5 @@
 // `stagebeam info`: what a model is, and whether a projector fits it.
 import type { Command } from "commander";
-import { identify } from "../mllama/engine.js";
 import { StagebeamError } from "../errors.js";
 import { loadModel } from "../model.js";
 import { resolveModelPath } from "./resolve-model.js";
@@ -48,19 +47,7 @@ export function registerInfo(program: Command, signal: AbortSignal): void {
           vocabularySize: m.vocabSize,
           chatTemplate: templateName(m.chatTemplate),
         };
-        if (o.projector && model.engine === "mllama") {
-          // No mllama vision yet: say whether the pair belongs together (the converter's pairing key).
-          const path = await resolveModelPath(o.projector, term, signal);
-          const [mine, theirs] = [identify(model.path), identify(path)];
-          const pairs = theirs.type === "projector" && theirs.architecture === "mllama" && mine.pairId !== null && theirs.pairId === mine.pairId;
-          info.projector = {
-            fits: false,
-            pairs,
-            reason: pairs
-              ? "this is the model's own projector, but images are not supported yet for mllama models"
-              : "this is not the projector converted with this model",
-          };
-        } else if (o.projector) {
+        if (o.projector) {
           try {
             const projector = await model.loadProjector(await resolveModelPath(o.projector, term, signal), { signal });
             info.projector = { fits: true, ...projector.info, imageTokens: await projector.imageTokens(448, 448).catch(() => null) };
@@ -88,8 +75,6 @@ export function registerInfo(program: Command, signal: AbortSignal): void {
         if (o.projector) {
           const p = info.projector as { fits: boolean; reason?: string; vision?: boolean; audio?: boolean; mrope?: boolean };
           rows.push(["projector", p.fits ? `fits (vision: ${p.vision ? "yes" : "no"}, audio: ${p.audio ? "yes" : "no"}, M-RoPE: ${p.mrope ? "yes" : "no"})` : `does not fit: ${p.reason}`]);
-        } else if (model.engine === "mllama") {
-          rows.push(["vision", "not supported yet for mllama (text only)"]);
         } else {
           rows.push(["vision", "needs a projector (--projector mmproj.gguf)"]);
         }

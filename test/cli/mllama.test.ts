@@ -18,12 +18,12 @@ test("info: architecture, engine and the text-only state of an mllama model", ()
   expect(info).toMatchObject({ architecture: "mllama", engine: "mllama", layers: 5, vocabularySize: 128257 });
 });
 
-test("info --projector tells the model's own projector from another one", () => {
+test("info --projector checks the pair: the model's own projector fits, another model's does not", () => {
   const { model, projector } = tinyMllama();
   const own = JSON.parse(stagebeam(["info", "--json", model, "--projector", projector]).stdout);
-  expect(own.projector).toMatchObject({ fits: false, pairs: true });
+  expect(own.projector).toMatchObject({ fits: true, vision: true, marker: "<|image|>", imageTokens: { tokens: 1, positions: 1 } });
   const other = JSON.parse(stagebeam(["info", "--json", model, "--projector", tinyClip()]).stdout);
-  expect(other.projector).toMatchObject({ fits: false, pairs: false });
+  expect(other.projector).toMatchObject({ fits: false });
 });
 
 test("run answers a text-only question with stage-beam search on the mllama engine", () => {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadModel, type Model } from "../../lib/index.js";
 import { convertModel } from "../../lib/mllama/convert.js";
 import { createMllamaContext } from "../../lib/mllama/engine.js";
-import type { NativeMllamaContext as NativeContext } from "../../lib/native.js";
+import { nativeAddon, type NativeMllamaContext as NativeContext } from "../../lib/native.js";
 import { mllamaReference, readFloat32, readInt32, type MllamaReference } from "../fixtures/mllama/reference.js";
 
 const OUT_VOCAB = 128256;
@@ -163,6 +163,24 @@ describe("an image prompt with header tokens before <|image|>", () => {
     ctx.dispose();
     textOnly.dispose();
   });
+});
+
+test("end to end from the reference's pixels: our vision encoder, then the decoder (F32)", async ({ skip }) => {
+  const r = need(skip);
+  const c = imageCase(r);
+  const projector = join(dir, "mmproj-f32.gguf");
+  const vision = await nativeAddon().MllamaVision.load(projector, { gpu: false, threads: 1 });
+  const info = vision.info();
+  expect(info.maxTiles * info.tokensPerTile).toBe(ROWS_PER_IMAGE);
+  const mask = Array.from(readInt32(r, "image_ar2.aspect_ratio_mask"));
+  const realTiles = mask.reduce((a, b) => a + b, 0);
+  const states = await vision.encode(readFloat32(r, "image_ar2.pixel_values"), readInt32(r, "image_ar2.aspect_ratio_ids")[0]!, realTiles);
+  vision.dispose();
+  const ctx = await context();
+  const { before, after } = await runImagePrompt(ctx, { ...c, states }, realTiles * info.tokensPerTile);
+  expect(maxDiff(before, c.logits, c.at)).toBeLessThan(1e-4);
+  expect(maxDiff(after, c.logits, c.ids.length - c.at - 1, c.at + 1)).toBeLessThan(1e-4);
+  ctx.dispose();
 });
 
 describe("the test has teeth: without each part, parity fails", () => {
