@@ -21,3 +21,5 @@ console.error(`stagebeam: ${libraries.length} native libraries copied into ${tar
 const assets = join(root, "assets");
 mkdirSync(assets, { recursive: true });
 copyFileSync(join(root, "llama.cpp", "models", "ggml-vocab-llama-spm.gguf"), join(assets, "ggml-vocab-llama-spm.gguf"));
+// The Llama 3 vocabulary of `stagebeam demo --mllama` (the tiny Llama 3.2 Vision pair).
+copyFileSync(join(root, "llama.cpp", "models", "ggml-vocab-llama-bpe.gguf"), join(assets, "ggml-vocab-llama-bpe.gguf"));

@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { writeTinyClip } from "../gguf/tiny-clip.js";
 import { writeTinyLlama } from "../gguf/tiny-llama.js";
+import { writeTinyMllama } from "../gguf/tiny-mllama.js";
 import { cacheDir } from "../hub/cache.js";
 import { loadModel } from "../model.js";
 import { seededRandom } from "../seeded-random.js";
@@ -29,13 +30,21 @@ export function registerDemo(program: Command, signal: AbortSignal): void {
     .command("demo")
     .description("run a stage-beam search on a tiny random-weight model: no download, seconds")
     .option("--width <n>", "candidates per stage", "2")
+    .option("--mllama", "a tiny Llama 3.2 Vision (mllama, LLaVA-CoT's architecture) pair on stagebeam's own engine")
     .option("-q, --quiet", "no live view")
-    .action(async (o: { width: string; quiet?: boolean }) => {
+    .action(async (o: { width: string; quiet?: boolean; mllama?: boolean }) => {
       const term = terminal(o.quiet);
       const dir = join(cacheDir(), "demo");
-      const modelPath = join(dir, "tiny-llama.gguf");
-      const projectorPath = join(dir, "tiny-mmproj.gguf");
-      if (!existsSync(modelPath) || !existsSync(projectorPath)) {
+      let modelPath = join(dir, "tiny-llama.gguf");
+      let projectorPath = join(dir, "tiny-mmproj.gguf");
+      if (o.mllama) {
+        modelPath = join(dir, "tiny-mllama.gguf");
+        projectorPath = join(dir, "mmproj-tiny-mllama.gguf");
+        if (!existsSync(modelPath) || !existsSync(projectorPath)) {
+          term.status("writing a tiny random-weight mllama pair…");
+          writeTinyMllama({ dir, seed: 11 });
+        }
+      } else if (!existsSync(modelPath) || !existsSync(projectorPath)) {
         mkdirSync(dir, { recursive: true });
         term.status("writing a tiny random-weight model…");
         writeTinyLlama(modelPath, { vocabPath: vocabularyFile(), seed: 42 });

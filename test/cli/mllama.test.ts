@@ -41,3 +41,10 @@ test("a projector file given as the model is a one-line error", () => {
   expect(r.stderr.trim().split("\n")).toHaveLength(1);
   expect(r.stderr).toMatch(/INVALID_ARGUMENT.*vision projector, not the text model/);
 });
+
+test("demo --mllama runs a stage-beam search with an image on a tiny mllama pair", () => {
+  const r = stagebeam(["demo", "--mllama", "--quiet"]);
+  expect(r.status, r.stderr).toBe(0);
+  expect(r.stdout).toMatch(/^SUMMARY: .*\nCAPTION: .*\nREASONING: .*\nCONCLUSION: .*\n$/s);
+  expect(r.stderr).toMatch(/image encodes: 1,/);
+});
