@@ -1,12 +1,13 @@
 // Writes GGUF v3 files: typed metadata and F32, F16 or Q8_0 tensors whose values are given whole, made on
-// demand, or streamed in chunks of whole rows (so a converter never holds a 2 GB tensor). The file is
+// demand, or streamed in chunks of whole rows (so a converter never holds a 2 GB tensor); or tensors of any
+// ggml type whose bytes are already encoded (a re-quantizer's K-quants), streamed the same way. The file is
 // written under a temporary name beside the target and renamed only when complete; any failure or abort
 // removes it, so a file at the target path is always a whole GGUF.
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { AbortError, createError, StagebeamError, toStagebeamError } from "../errors.js";
 import { encodeF16 } from "./f16.js";
 import { encodeQ8_0, Q8_0_BLOCK_VALUES } from "./q8_0.js";
-import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION, GgmlType, GgufType, ggmlTensorBytes, type GgufScalar, type GgufValue } from "./types.js";
+import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION, GgmlType, GgufType, ggmlTensorBytes, ggmlTypeName, type GgufScalar, type GgufValue } from "./types.js";
 
 /** The tensor types the writer encodes from float32 values. */
 export type GgufWriteType = GgmlType.F32 | GgmlType.F16 | GgmlType.Q8_0;
@@ -23,6 +24,25 @@ export interface GgufTensor {
   /** The values; or a function making them when the tensor is written, whole or as row chunks (so a
    *  model of several GB is never in memory at once). */
   data: Float32Array | (() => Float32Array | RowChunks);
+}
+
+/**
+ * A tensor whose bytes are encoded elsewhere (e.g. by ggml's quantizers through the addon): any ggml type
+ * with a known block layout (GgmlType), made when the tensor is written as chunks of whole encoded rows.
+ */
+export interface GgufEncodedTensor {
+  name: string;
+  /** ggml order: dims[0] is the fastest-varying (row length, a whole number of the type's blocks). */
+  dims: number[];
+  type: GgmlType;
+  encoded: () => Iterable<Uint8Array>;
+}
+
+/** What the writer takes: float32 values it encodes, or bytes already encoded. */
+export type GgufTensorSource = GgufTensor | GgufEncodedTensor;
+
+function isEncoded(tensor: GgufTensorSource): tensor is GgufEncodedTensor {
+  return "encoded" in tensor;
 }
 
 /** Shorthands for metadata values. */
@@ -97,8 +117,10 @@ class ByteSink {
 }
 
 interface PlannedTensor {
-  tensor: GgufTensor;
-  type: GgufWriteType;
+  tensor: GgufTensorSource;
+  type: GgmlType;
+  /** Bytes of one row (encoded tensors: the unit a chunk must be a whole number of). */
+  rowBytes: number;
   elements: number;
   bytes: number;
   offset: number;
@@ -111,7 +133,7 @@ interface GgufPlan {
   size: number;
 }
 
-function planGguf(kv: Map<string, GgufValue>, tensors: GgufTensor[]): GgufPlan {
+function planGguf(kv: Map<string, GgufValue>, tensors: GgufTensorSource[]): GgufPlan {
   const header = new ByteSink();
   header.u32(GGUF_MAGIC);
   header.u32(GGUF_VERSION);
@@ -138,20 +160,26 @@ function planGguf(kv: Map<string, GgufValue>, tensors: GgufTensor[]): GgufPlan {
     if (tensor.dims.length < 1 || tensor.dims.length > 4 || tensor.dims.some((d) => !Number.isInteger(d) || d < 1)) {
       throw createError("INVALID_ARGUMENT", `tensor ${tensor.name}: dims [${tensor.dims}] must be 1 to 4 positive integers`);
     }
-    if (type !== GgmlType.F32 && type !== GgmlType.F16 && type !== GgmlType.Q8_0) {
+    if (isEncoded(tensor)) {
+      if (ggmlTensorBytes(type, [256]) === undefined) { // 256 is a whole number of blocks of every listed type
+        throw createError("INVALID_ARGUMENT", `tensor ${tensor.name}: type ${type} has no known block layout`);
+      }
+    } else if (type !== GgmlType.F32 && type !== GgmlType.F16 && type !== GgmlType.Q8_0) {
       throw createError("INVALID_ARGUMENT", `tensor ${tensor.name}: the writer stores F32, F16 or Q8_0, not type ${type}`);
     }
     const bytes = ggmlTensorBytes(type, tensor.dims);
     if (bytes === undefined) {
-      throw createError("INVALID_ARGUMENT", `tensor ${tensor.name}: Q8_0 needs a row length that is a multiple of ${Q8_0_BLOCK_VALUES}, got ${tensor.dims[0]}`);
+      const blocks = isEncoded(tensor) ? `a whole number of ${ggmlTypeName(type)} blocks` : `a multiple of ${Q8_0_BLOCK_VALUES}`;
+      throw createError("INVALID_ARGUMENT", `tensor ${tensor.name}: ${ggmlTypeName(type)} needs a row length that is ${blocks}, got ${tensor.dims[0]}`);
     }
+    const rowBytes = ggmlTensorBytes(type, [tensor.dims[0]!])!;
     const elements = tensor.dims.reduce((a, b) => a * b, 1);
     header.str(tensor.name);
     header.u32(tensor.dims.length);
     for (const d of tensor.dims) header.u64(d);
     header.u32(type);
     header.u64(offset);
-    planned.push({ tensor, type, elements, bytes, offset });
+    planned.push({ tensor, type, rowBytes, elements, bytes, offset });
     offset += Math.ceil(bytes / GGUF_DEFAULT_ALIGNMENT) * GGUF_DEFAULT_ALIGNMENT;
   }
   header.pad(GGUF_DEFAULT_ALIGNMENT);
@@ -159,16 +187,16 @@ function planGguf(kv: Map<string, GgufValue>, tensors: GgufTensor[]): GgufPlan {
 }
 
 /** The size in bytes of the GGUF file these key/values and tensors make (no tensor data is made). */
-export function ggufFileSize(kv: Map<string, GgufValue>, tensors: GgufTensor[]): number {
+export function ggufFileSize(kv: Map<string, GgufValue>, tensors: GgufTensorSource[]): number {
   return planGguf(kv, tensors).size;
 }
 
 /** The header (up to the aligned start of the data) of the GGUF file these key/values and tensors make. */
-export function ggufHeaderBytes(kv: Map<string, GgufValue>, tensors: GgufTensor[]): Buffer {
+export function ggufHeaderBytes(kv: Map<string, GgufValue>, tensors: GgufTensorSource[]): Buffer {
   return Buffer.from(planGguf(kv, tensors).header.bytes());
 }
 
-function encode(values: Float32Array, type: GgufWriteType): Uint8Array {
+function encode(values: Float32Array, type: GgmlType): Uint8Array {
   if (type === GgmlType.F16) return encodeF16(values);
   if (type === GgmlType.Q8_0) return encodeQ8_0(values);
   return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
@@ -196,6 +224,20 @@ function* writeChunks(fd: number, plan: GgufPlan): Generator<number, void> {
     const start = dataStart + p.offset;
     if (start > written) writeAll(Buffer.alloc(start - written));
     written = start;
+    if (isEncoded(tensor)) {
+      let done = 0;
+      for (const chunk of tensor.encoded()) {
+        if (!(chunk instanceof Uint8Array)) throw createError("INVALID_ARGUMENT", `tensor ${tensor.name}: an encoded chunk is not a Uint8Array`);
+        if (chunk.length % p.rowBytes !== 0) throw createError("INVALID_ARGUMENT", `tensor ${tensor.name}: an encoded chunk of ${chunk.length} bytes is not a whole number of ${p.rowBytes}-byte rows`);
+        if (done + chunk.length > p.bytes) throw createError("INVALID_ARGUMENT", `tensor ${tensor.name}: more bytes than dims [${tensor.dims}] of ${ggmlTypeName(p.type)} hold (${p.bytes})`);
+        done += chunk.length;
+        writeAll(chunk);
+        written += chunk.length;
+        yield written;
+      }
+      if (done !== p.bytes) throw createError("INVALID_ARGUMENT", `tensor ${tensor.name}: dims [${tensor.dims}] of ${ggmlTypeName(p.type)} need ${p.bytes} bytes, got ${done}`);
+      continue;
+    }
     const made = typeof tensor.data === "function" ? tensor.data() : tensor.data;
     const chunks: RowChunks = made instanceof Float32Array ? [made] : made;
     const rowLength = tensor.dims[0]!;
@@ -283,7 +325,7 @@ function staged(path: string, partialPath: string, size: number): StagedGguf {
 }
 
 /** Writes a GGUF synchronously (small files: fixtures, tiny models). */
-export function writeGguf(path: string, kv: Map<string, GgufValue>, tensors: GgufTensor[]): void {
+export function writeGguf(path: string, kv: Map<string, GgufValue>, tensors: GgufTensorSource[]): void {
   const plan = planGguf(kv, tensors);
   const { fd, partialPath } = openPartial(path);
   try {
@@ -305,7 +347,7 @@ export function writeGguf(path: string, kv: Map<string, GgufValue>, tensors: Ggu
  * so that `signal` can abort it (the partial file is then removed and an AbortError thrown). Used to
  * write several files that must appear together.
  */
-export async function stageGgufAsync(path: string, kv: Map<string, GgufValue>, tensors: GgufTensor[], options: GgufWriteOptions = {}): Promise<StagedGguf> {
+export async function stageGgufAsync(path: string, kv: Map<string, GgufValue>, tensors: GgufTensorSource[], options: GgufWriteOptions = {}): Promise<StagedGguf> {
   const plan = planGguf(kv, tensors);
   const { signal, onProgress } = options;
   if (signal?.aborted) throw new AbortError(`writing ${path} was aborted`, { cause: signal.reason });
@@ -333,6 +375,6 @@ export async function stageGgufAsync(path: string, kv: Map<string, GgufValue>, t
 }
 
 /** Writes a GGUF asynchronously, with progress and abort; the file appears at `path` only when complete. */
-export async function writeGgufAsync(path: string, kv: Map<string, GgufValue>, tensors: GgufTensor[], options: GgufWriteOptions = {}): Promise<void> {
+export async function writeGgufAsync(path: string, kv: Map<string, GgufValue>, tensors: GgufTensorSource[], options: GgufWriteOptions = {}): Promise<void> {
   (await stageGgufAsync(path, kv, tensors, options)).commit();
 }
