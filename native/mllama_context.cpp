@@ -109,6 +109,11 @@ Napi::Value MllamaContext::Create(const Napi::CallbackInfo & info) {
     p.rows_per_image = static_cast<uint32_t>(Integer(o, "imageRows", 0, 0, 1 << 20));
     p.n_images = p.rows_per_image > 0 ? static_cast<uint32_t>(Integer(o, "images", 2, 1, 64)) : 0;
     p.ablate = static_cast<uint32_t>(Integer(o, "ablate", 0, 0, 15));  // sensitivity tests only
+    // flashAttention: 1 on; -1 auto and 0 off take the softmax path. ggml's CPU flash attention rounds the
+    // queries to F16 and picks a kernel by batch shape, so a near-tie can flip between a batched and a solo
+    // run; the softmax path keeps them together (and F32 caches exact), which the search relies on.
+    const int64_t fa = Integer(o, "flashAttention", -1, -1, 1);
+    p.flash_attn = fa == 1;
     auto * worker = new MllamaCreateWorker(env, handle, p);
     Napi::Promise promise = worker->Promise();
     worker->Queue();

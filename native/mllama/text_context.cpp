@@ -17,6 +17,17 @@ struct GraphScope {
     ~GraphScope() { ggml_free(ctx); }
 };
 
+// Masks are built in F32; flash attention takes them in F16 (0 and -inf are exact in both).
+void SetMask(ggml_tensor * tensor, const std::vector<float> & values) {
+    if (tensor->type == GGML_TYPE_F32) {
+        ggml_backend_tensor_set(tensor, values.data(), 0, sizeof(float) * values.size());
+        return;
+    }
+    std::vector<ggml_fp16_t> half(values.size());
+    ggml_fp32_to_fp16_row(values.data(), half.data(), static_cast<int64_t>(values.size()));
+    ggml_backend_tensor_set(tensor, half.data(), 0, sizeof(ggml_fp16_t) * half.size());
+}
+
 }  // namespace
 
 TextContext::TextContext(std::shared_ptr<const TextWeights> weights, const Params & params) : weights_(std::move(weights)), params_(params) {
@@ -78,7 +89,8 @@ void TextContext::Reserve() {
     const uint32_t n = params_.n_ubatch;
     CrossStore::View all;
     if (cross_) all = {0, static_cast<int32_t>(cross_->slots()) - 1};
-    TextGraph g = BuildTextGraph(scope.ctx, *weights_, *kv_, n, kv_->size(), std::min(n, params_.max_outputs), cross_.get(), all);
+    TextGraph g = BuildTextGraph(scope.ctx, *weights_, *kv_, n, kv_->size(), std::min(n, params_.max_outputs), cross_.get(), all, kAblateNone,
+                                 params_.flash_attn);
     if (!ggml_backend_sched_reserve(sched_, g.graph)) {
         throw NativeError("CONTEXT_CREATE_FAILED", "could not allocate the compute buffers: try a smaller contextSize or ubatchSize");
     }
@@ -154,7 +166,8 @@ void TextContext::DecodeUbatch(const int32_t * tokens, const int32_t * positions
     if (cross_) view = cross_->ViewFor(seq_ids, positions, n);
 
     GraphScope scope(graph_memory_);
-    TextGraph g = BuildTextGraph(scope.ctx, *weights_, *kv_, n, n_kv, static_cast<uint32_t>(rows.size()), cross_.get(), view, params_.ablate);
+    TextGraph g = BuildTextGraph(scope.ctx, *weights_, *kv_, n, n_kv, static_cast<uint32_t>(rows.size()), cross_.get(), view, params_.ablate,
+                                 params_.flash_attn);
     ggml_backend_sched_reset(sched_);
     if (!ggml_backend_sched_alloc_graph(sched_, g.graph)) throw NativeError("DECODE_FAILED", "could not allocate the compute buffers for this batch");
 
@@ -164,13 +177,13 @@ void TextContext::DecodeUbatch(const int32_t * tokens, const int32_t * positions
     ggml_backend_tensor_set(g.cells, cell_ids.data(), 0, sizeof(int64_t) * n);
     std::vector<float> mask(static_cast<size_t>(n_kv) * n);
     kv_->FillMask(mask.data(), n_kv, positions, seq_ids, n, n);
-    ggml_backend_tensor_set(g.mask, mask.data(), 0, sizeof(float) * mask.size());
+    SetMask(g.mask, mask);
     if (!rows.empty()) ggml_backend_tensor_set(g.outputs, rows.data(), 0, sizeof(int32_t) * rows.size());
     if (g.cross_mask) {
         std::vector<float> cross_mask(static_cast<size_t>(ggml_nelements(g.cross_mask)));
         std::vector<float> row_mask(n);
         cross_->FillMasks(view, seq_ids, positions, n, cross_mask.data(), row_mask.data());
-        ggml_backend_tensor_set(g.cross_mask, cross_mask.data(), 0, sizeof(float) * cross_mask.size());
+        SetMask(g.cross_mask, cross_mask);
         if (g.row_mask) ggml_backend_tensor_set(g.row_mask, row_mask.data(), 0, sizeof(float) * row_mask.size());
     }
 

@@ -27,6 +27,7 @@ class TextContext {
         uint32_t n_images = 0;         // image slots of the cross store (0: text only)
         uint32_t rows_per_image = 0;   // vision states per image: tiles × tokens per tile
         uint32_t ablate = 0;           // sensitivity tests only (text_graph.h Ablation)
+        bool flash_attn = false;
     };
 
     // Throws NativeError(CONTEXT_CREATE_FAILED) when buffers cannot be allocated.

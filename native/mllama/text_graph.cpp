@@ -19,11 +19,19 @@ ggml_tensor * RmsNorm(ggml_context * ctx, ggml_tensor * x, ggml_tensor * weight,
 
 // softmax(q·kᵀ·scale + mask)·v over cached rows. q: [hd, H, n]; keys/values: [hd, H_kv, rows] views.
 // GQA by ggml's broadcast (query head h reads kv head h / (H / H_kv), as transformers' repeat_kv).
-ggml_tensor * Attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * keys, ggml_tensor * values, ggml_tensor * mask, float scale) {
+ggml_tensor * Attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * keys, ggml_tensor * values, ggml_tensor * mask, float scale, bool flash) {
     const int64_t hd = q->ne[0], n_head = q->ne[1], n = q->ne[2];
-    keys = ggml_permute(ctx, keys, 0, 2, 1, 3);                      // [hd, rows, H_kv]
+    keys = ggml_permute(ctx, keys, 0, 2, 1, 3);  // [hd, rows, H_kv]
+    q = ggml_permute(ctx, q, 0, 2, 1, 3);        // [hd, n, H]
+    if (flash) {
+        values = ggml_permute(ctx, values, 0, 2, 1, 3);  // [hd, rows, H_kv]
+        if (keys->type != GGML_TYPE_F16) keys = ggml_cast(ctx, keys, GGML_TYPE_F16);
+        if (values->type != GGML_TYPE_F16) values = ggml_cast(ctx, values, GGML_TYPE_F16);
+        ggml_tensor * out = ggml_flash_attn_ext(ctx, q, keys, values, mask, scale, 0.0f, 0.0f);  // [hd, H, n]
+        ggml_flash_attn_ext_set_prec(out, GGML_PREC_F32);
+        return ggml_reshape_2d(ctx, out, hd * n_head, n);
+    }
     values = ggml_cont(ctx, ggml_permute(ctx, values, 1, 2, 0, 3));  // [rows, hd, H_kv]
-    q = ggml_permute(ctx, q, 0, 2, 1, 3);                            // [hd, n, H]
     ggml_tensor * kq = ggml_mul_mat(ctx, keys, q);                   // [rows, n, H]
     ggml_mul_mat_set_prec(kq, GGML_PREC_F32);
     kq = ggml_soft_max_ext(ctx, kq, mask, scale, 0.0f);
@@ -38,7 +46,7 @@ ggml_tensor * Mlp(ggml_context * ctx, const TextBlock & b, ggml_tensor * x) {
 }  // namespace
 
 TextGraph BuildTextGraph(ggml_context * ctx, const TextWeights & w, const KvCache & kv, uint32_t n_tokens, uint32_t n_kv, uint32_t n_outputs,
-                         const CrossStore * cross, CrossStore::View view, uint32_t ablate) {
+                         const CrossStore * cross, CrossStore::View view, uint32_t ablate, bool flash_attn) {
     const TextHparams & hp = w.hp;
     const int64_t n = n_tokens, hd = hp.head_dim, n_head = hp.n_head, n_head_kv = hp.n_head_kv, n_gqa = hp.EmbdGqa();
     const bool sees_image = cross && view.lo >= 0;
@@ -48,7 +56,8 @@ TextGraph BuildTextGraph(ggml_context * ctx, const TextWeights & w, const KvCach
     g.tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n);
     g.positions = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n);
     g.cells = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, n);
-    g.mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, n_kv, n);
+    const ggml_type mask_type = flash_attn ? GGML_TYPE_F16 : GGML_TYPE_F32;
+    g.mask = ggml_new_tensor_2d(ctx, mask_type, n_kv, n);
     g.outputs = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n_outputs);
     for (ggml_tensor * t : {g.tokens, g.positions, g.cells, g.mask, g.outputs}) ggml_set_input(t);
     ggml_set_name(g.tokens, "tokens");
@@ -57,7 +66,7 @@ TextGraph BuildTextGraph(ggml_context * ctx, const TextWeights & w, const KvCach
     ggml_set_name(g.mask, "kq_mask");
     ggml_set_name(g.outputs, "output_rows");
     if (sees_image) {
-        g.cross_mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, static_cast<int64_t>(cross->slot_rows()) * view.rows(), n);
+        g.cross_mask = ggml_new_tensor_2d(ctx, mask_type, static_cast<int64_t>(cross->slot_rows()) * view.rows(), n);
         ggml_set_input(g.cross_mask);
         ggml_set_name(g.cross_mask, "cross_mask");
         // An input no op reads is never allocated (and setting it would assert): only when it is used.
@@ -80,7 +89,7 @@ TextGraph BuildTextGraph(ggml_context * ctx, const TextWeights & w, const KvCach
             ggml_tensor * q = ggml_reshape_3d(ctx, ggml_mul_mat(ctx, b.wq, cur), hd, n_head, n);
             if (!(ablate & kAblateCrossNorms)) q = ggml_mul(ctx, ggml_rms_norm(ctx, q, hp.rms_eps), b.q_norm);
             const bool gated = !(ablate & kAblateGates), row_masked = !(ablate & kAblateRowMask);
-            cur = Attention(ctx, q, cross->ViewK(ctx, il, view), cross->ViewV(ctx, il, view), g.cross_mask, kq_scale);
+            cur = Attention(ctx, q, cross->ViewK(ctx, il, view), cross->ViewV(ctx, il, view), g.cross_mask, kq_scale, flash_attn);
             cur = ggml_mul_mat(ctx, b.wo, cur);
             if (row_masked) cur = ggml_mul(ctx, cur, g.row_mask);
             x = ggml_add(ctx, x, gated ? ggml_scale(ctx, cur, b.attn_gate) : cur);
@@ -108,7 +117,7 @@ TextGraph BuildTextGraph(ggml_context * ctx, const TextWeights & w, const KvCach
         const size_t row = ggml_row_size(kv.k[il]->type, n_gqa);
         ggml_tensor * keys = ggml_view_3d(ctx, kv.k[il], hd, n_head_kv, n_kv, ggml_row_size(kv.k[il]->type, hd), row, 0);
         ggml_tensor * values = ggml_view_3d(ctx, kv.v[il], hd, n_head_kv, n_kv, ggml_row_size(kv.v[il]->type, hd), row, 0);
-        cur = Attention(ctx, q, keys, values, g.mask, kq_scale);
+        cur = Attention(ctx, q, keys, values, g.mask, kq_scale, flash_attn);
         x = ggml_add(ctx, x, ggml_mul_mat(ctx, b.wo, cur));
         x = ggml_add(ctx, x, Mlp(ctx, b, RmsNorm(ctx, x, b.ffn_norm, hp.rms_eps)));
     }

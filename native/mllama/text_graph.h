@@ -21,9 +21,9 @@ struct TextGraph {
     ggml_tensor * tokens = nullptr;     // I32 [n_tokens]
     ggml_tensor * positions = nullptr;  // I32 [n_tokens]
     ggml_tensor * cells = nullptr;      // I64 [n_tokens]: where each token's K/V rows go
-    ggml_tensor * mask = nullptr;       // F32 [n_kv, n_tokens]
+    ggml_tensor * mask = nullptr;       // [n_kv, n_tokens]: F16 with flash attention, else F32
     ggml_tensor * outputs = nullptr;    // I32 [n_outputs]: rows whose logits are computed
-    ggml_tensor * cross_mask = nullptr; // F32 [cross rows, n_tokens], when some token sees an image
+    ggml_tensor * cross_mask = nullptr; // [cross rows, n_tokens] (type as `mask`), when some token sees an image
     ggml_tensor * row_mask = nullptr;   // F32 [1, n_tokens]: 1 where the token sees an image
     ggml_tensor * logits = nullptr;     // F32 [n_vocab_out, n_outputs]
 };
@@ -40,8 +40,10 @@ enum Ablation : uint32_t {
 };
 
 // `cross` may be null (no image store); `view.lo < 0` when no token of the ubatch sees an image.
+// `flash_attn`: ggml's fused attention (F16 masks; K/V cast to F16 when the caches are F32): no score
+// matrix is materialised, which matters at long contexts; queries are rounded to F16 on the CPU.
 TextGraph BuildTextGraph(ggml_context * ctx, const TextWeights & w, const KvCache & kv, uint32_t n_tokens, uint32_t n_kv, uint32_t n_outputs,
-                         const CrossStore * cross = nullptr, CrossStore::View view = {}, uint32_t ablate = kAblateNone);
+                         const CrossStore * cross = nullptr, CrossStore::View view = {}, uint32_t ablate = kAblateNone, bool flash_attn = false);
 
 // Computes every cross block's K (with its per-head RMS norm) and V from an image's vision states
 // (input `states`: F32 [n_embd, rows_per_image]) into `slot` of the store.

@@ -135,6 +135,18 @@ describe("an image prompt with header tokens before <|image|>", () => {
     ctx.dispose();
   });
 
+  test("F16 with flash attention in the decoder: within 3e-2", async ({ skip }) => {
+    const c = imageCase(need(skip));
+    const model = models.get("f16")!;
+    const ctx = await createMllamaContext(model.mllama!, model.native, {
+      contextSize: 256, sequences: 2, threads: 1, kvType: "f16", imageRows: ROWS_PER_IMAGE, images: 1, flashAttention: 1,
+    });
+    const { before, after } = await runImagePrompt(ctx, c);
+    expect(maxDiff(before, c.logits, c.at)).toBeLessThan(3e-2);
+    expect(maxDiff(after, c.logits, c.ids.length - c.at - 1, c.at + 1)).toBeLessThan(3e-2);
+    ctx.dispose();
+  });
+
   test("incremental: prefill through the image, then three single-token steps over the cached image", async ({ skip }) => {
     const r = need(skip);
     const c = imageCase(r);
