@@ -25,6 +25,7 @@
         "native/mllama/vision_graph.cpp",
         "native/mllama/vision_weights.cpp",
         "native/mllama/weights.cpp",
+        "native/mllama/weights_file.cpp",
         "native/mllama_context.cpp",
         "native/mllama_decode_worker.cpp",
         "native/mllama_image_worker.cpp",

@@ -6,20 +6,11 @@
 #include <map>
 
 #include "../errors.h"
-#include "ggml-alloc.h"
+#include "weights_file.h"
 
 namespace stagebeam::mllama {
 
 namespace {
-
-struct GgufFile {
-    gguf_context * gguf = nullptr;
-    ggml_context * meta = nullptr;
-    ~GgufFile() {
-        if (gguf) gguf_free(gguf);
-        if (meta) ggml_free(meta);
-    }
-};
 
 [[noreturn]] void Bad(const std::string & path, const std::string & what) {
     throw NativeError("INVALID_GGUF", path + " is not a usable mllama vision projector: " + what + "; re-convert it with `stagebeam convert`");
@@ -96,10 +87,6 @@ std::vector<float> Floats(const gguf_context * g, const std::string & path, cons
     return out;
 }
 
-std::string Dims(const int64_t * ne) {
-    return "[" + std::to_string(ne[0]) + ", " + std::to_string(ne[1]) + ", " + std::to_string(ne[2]) + ", " + std::to_string(ne[3]) + "]";
-}
-
 }  // namespace
 
 VisionHparams VisionHparams::Read(const gguf_context * g, const std::string & path) {
@@ -155,27 +142,12 @@ VisionWeights::~VisionWeights() {
 }
 
 std::unique_ptr<VisionWeights> VisionWeights::Load(const std::string & path, const Options & options) {
-    std::error_code size_error;
-    if (!std::filesystem::is_regular_file(path, size_error)) throw NativeError("MODEL_NOT_FOUND", "cannot open projector file " + path + ": check the path");
-
-    GgufFile file;
-    file.gguf = gguf_init_from_file(path.c_str(), {/*no_alloc =*/true, /*ctx =*/&file.meta});
-    if (!file.gguf) throw NativeError("INVALID_GGUF", path + " is not a valid GGUF file: it may be truncated or another format; re-convert it");
-    const gguf_context * g = file.gguf;
+    WeightsFile file(path, "vision projector", "PROJECTOR_LOAD_FAILED");
+    const gguf_context * g = file.gguf();
     std::unique_ptr<VisionWeights> w(new VisionWeights());
     w->hp = VisionHparams::Read(g, path);
-    w->name = StringKey(g, "general.name");
+    w->name = file.String("general.name");
     const VisionHparams & hp = w->hp;
-
-    size_t needed = gguf_get_data_offset(g);
-    for (int64_t i = 0; i < gguf_get_n_tensors(g); ++i) {
-        needed = std::max(needed, gguf_get_data_offset(g) + gguf_get_tensor_offset(g, i) + gguf_get_tensor_size(g, i));
-    }
-    const auto size = std::filesystem::file_size(path, size_error);
-    if (!size_error && size < needed) {
-        throw NativeError("INVALID_GGUF", path + " is truncated: its tensors need " + std::to_string(needed) + " bytes but the file has " +
-                                              std::to_string(size) + "; re-convert or re-download it");
-    }
 
     ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
     if (!cpu) throw NativeError("NO_BACKEND", "no CPU backend is registered");
@@ -189,42 +161,9 @@ std::unique_ptr<VisionWeights> VisionWeights::Load(const std::string & path, con
         }
     }
 
-    std::map<ggml_backend_buffer_type_t, ggml_context *> ctx_of;
-    const size_t n_tensors = static_cast<size_t>(gguf_get_n_tensors(g));
-    auto ctx_for = [&](ggml_backend_dev_t dev) {
-        ggml_backend_buffer_type_t buft = ggml_backend_dev_buffer_type(dev);
-        auto it = ctx_of.find(buft);
-        if (it != ctx_of.end()) return it->second;
-        ggml_context * c = ggml_init({ggml_tensor_overhead() * (n_tensors + 1), nullptr, /*no_alloc =*/true});
-        if (!c) throw NativeError("PROJECTOR_LOAD_FAILED", "out of memory creating the tensor table");
-        w->ctxs_.push_back(c);
-        ctx_of[buft] = c;
-        return c;
-    };
-
-    struct Pending {
-        ggml_tensor * tensor;
-        size_t offset;
-    };
-    std::vector<Pending> pending;
-    // Declares tensor `name` after checking its exact ggml shape; `f32` tensors (embeddings, norms, biases,
-    // gates) must be F32, 2-D weights may be any type ggml multiplies (F32, F16, Q8_0, …).
-    auto take = [&](const std::string & name, std::initializer_list<int64_t> dims, bool f32, ggml_backend_dev_t dev) -> ggml_tensor * {
-        const int64_t id = gguf_find_tensor(g, name.c_str());
-        if (id < 0) Bad(path, "the tensor " + name + " is missing");
-        ggml_tensor * meta = ggml_get_tensor(file.meta, name.c_str());
-        int64_t want[4] = {1, 1, 1, 1};
-        std::copy(dims.begin(), dims.end(), want);
-        if (meta->ne[0] != want[0] || meta->ne[1] != want[1] || meta->ne[2] != want[2] || meta->ne[3] != want[3]) {
-            Bad(path, "the tensor " + name + " has shape " + Dims(meta->ne) + ", expected " + Dims(want));
-        }
-        if (f32 && meta->type != GGML_TYPE_F32) Bad(path, "the tensor " + name + " must be F32 (it is " + ggml_type_name(meta->type) + ")");
-        ggml_tensor * t = ggml_dup_tensor(ctx_for(dev), meta);
-        ggml_set_name(t, name.c_str());
-        pending.push_back({t, gguf_get_data_offset(g) + gguf_get_tensor_offset(g, id)});
-        w->n_params += static_cast<uint64_t>(ggml_nelements(meta));
-        w->n_bytes += ggml_nbytes(meta);
-        return t;
+    // Embeddings, norms, biases and gates must be F32; 2-D weights may be any type ggml multiplies.
+    auto take = [&](const std::string & name, std::initializer_list<int64_t> dims, bool f32, ggml_backend_dev_t dev) {
+        return file.Take(name, dims, f32, dev);
     };
     ggml_backend_dev_t dev = w->device;
     std::vector<std::pair<ggml_tensor *, float *>> gates;
@@ -276,49 +215,11 @@ std::unique_ptr<VisionWeights> VisionWeights::Load(const std::string & path, con
     w->mm_w = take("mm.0.weight", {static_cast<int64_t>(hp.OutputDim()), static_cast<int64_t>(hp.projection_dim)}, false, dev);
     w->mm_b = take("mm.0.bias", {static_cast<int64_t>(hp.projection_dim)}, true, dev);
 
-    for (auto & [buft, c] : ctx_of) {
-        ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors_from_buft(c, buft);
-        if (!buf) {
-            throw NativeError("PROJECTOR_LOAD_FAILED", std::string("could not allocate the vision weights on ") + ggml_backend_buft_name(buft) +
-                                                           ": not enough memory; try { gpu: false }");
-        }
-        ggml_backend_buffer_set_usage(buf, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
-        w->buffers_.push_back(buf);
-    }
-
-    std::unique_ptr<FILE, int (*)(FILE *)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-    if (!f) throw NativeError("MODEL_NOT_FOUND", "cannot open projector file " + path);
-    std::vector<uint8_t> staging;
-    const uint64_t total = std::max<uint64_t>(1, w->n_bytes);
-    uint64_t done = 0;
-    const size_t chunk = 64u << 20;
-    for (const Pending & p : pending) {
-        const size_t n = ggml_nbytes(p.tensor);
-        const bool host = ggml_backend_buffer_is_host(p.tensor->buffer);
-        for (size_t at = 0; at < n; at += chunk) {
-            const size_t count = std::min(chunk, n - at);
-            if (fseeko(f.get(), static_cast<off_t>(p.offset + at), SEEK_SET) != 0) throw NativeError("INVALID_GGUF", path + ": cannot seek to tensor data");
-            uint8_t * dst;
-            if (host) {
-                dst = static_cast<uint8_t *>(p.tensor->data) + at;
-            } else {
-                staging.resize(count);
-                dst = staging.data();
-            }
-            if (std::fread(dst, 1, count, f.get()) != count) throw NativeError("INVALID_GGUF", path + " is truncated inside tensor " + ggml_get_name(p.tensor));
-            if (!host) ggml_backend_tensor_set(p.tensor, dst, at, count);
-            done += count;
-            if (options.progress && !options.progress(static_cast<float>(static_cast<double>(done) / static_cast<double>(total)))) {
-                throw NativeError("ABORTED", "projector loading was aborted");
-            }
-        }
-    }
-    for (auto [tensor, value] : gates) {
-        float stored = 0.0f;
-        ggml_backend_tensor_get(tensor, &stored, 0, sizeof(stored));
-        if (!std::isfinite(stored)) Bad(path, std::string(ggml_get_name(tensor)) + " is not a finite number");
-        *value = stored;  // the converter stored tanh(g) (or 1 - tanh(g)) already
-    }
+    file.Load(options.progress, w->ctxs_, w->buffers_);
+    w->n_params = file.params();
+    w->n_bytes = file.bytes();
+    // The converter stored tanh(g) (or 1 - tanh(g)) already.
+    for (auto [tensor, value] : gates) *value = ReadScalar(file, tensor);
     return w;
 }
 
