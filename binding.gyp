@@ -14,6 +14,7 @@
         "native/decode_worker.cpp",
         "native/encode_rows.cpp",
         "native/image.cpp",
+        "native/image_channels.cpp",
         "native/image_eval_worker.cpp",
         "native/log_capture.cpp",
         "native/mllama/cross_store.cpp",
@@ -41,7 +42,8 @@
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "llama.cpp/include",
         "llama.cpp/ggml/include",
-        "llama.cpp/tools/mtmd"
+        "llama.cpp/tools/mtmd",
+        "llama.cpp/vendor"
       ],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],

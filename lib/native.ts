@@ -272,6 +272,8 @@ export interface NativeAddon {
   };
   loadBackends(dir: string): NativeDevice[];
   quantize(input: string, output: string, options: { type?: string; threads?: number }): Promise<void>;
+  /** Decodes jpg/png/bmp/gif keeping alpha: RGBA when the image has an alpha channel, else RGB. */
+  decodeImageChannels(bytes: Uint8Array): Promise<{ width: number; height: number; data: Uint8Array }>;
   /** ggml's own encoding of rows of `rowLength` values (f16, bf16, q8_0, q4_0, q4_k, q6_k). */
   encodeRows(type: string, values: Float32Array, rowLength: number): Uint8Array;
   systemInfo(): string;

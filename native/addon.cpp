@@ -12,6 +12,7 @@
 #include "cancellation.h"
 #include "chunks.h"
 #include "image.h"
+#include "image_channels.h"
 #include "context.h"
 #include "encode_rows.h"
 #include "errors.h"
@@ -114,6 +115,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("maxSequences", Napi::Function::New<MaxSequences>(env, "maxSequences"));
     exports.Set("quantize", Napi::Function::New<Quantize>(env, "quantize"));
     exports.Set("encodeRows", Napi::Function::New<EncodeRows>(env, "encodeRows"));
+    exports.Set("decodeImageChannels", Napi::Function::New<DecodeImageChannels>(env, "decodeImageChannels"));
     return exports;
 }
 

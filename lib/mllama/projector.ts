@@ -15,6 +15,27 @@ import { preprocessMllamaImage } from "./preprocess.js";
 
 export const MLLAMA_IMAGE_MARKER = "<|image|>";
 
+/** A decoded image as the mllama engine keeps it: packed RGB or RGBA bytes (told apart by length). */
+class DecodedPixels implements NativeImage {
+  readonly width: number;
+  readonly height: number;
+  id = "";
+  readonly #data: Uint8Array;
+
+  constructor(image: { width: number; height: number; data: Uint8Array }) {
+    if (image.data.length !== image.width * image.height * 3 && image.data.length !== image.width * image.height * 4) {
+      throw createError("INVALID_IMAGE", `a ${image.width}x${image.height} image needs ${image.width * image.height * 3} RGB bytes, got ${image.data.length}`);
+    }
+    this.width = image.width;
+    this.height = image.height;
+    this.#data = image.data;
+  }
+
+  pixels(): Uint8Array {
+    return this.#data;
+  }
+}
+
 export interface MllamaVocabulary {
   tokenize(text: string, options: { addSpecial: boolean; parseSpecial: boolean }): number[];
   readonly embeddingSize: number;
@@ -91,9 +112,20 @@ export class MllamaProjector {
     return this.vision.maxTiles * this.vision.tokensPerTile;
   }
 
+  /**
+   * Decodes an image keeping its alpha channel: transformers composites transparent pixels on white,
+   * which preprocessing does from RGBA (libmtmd's decoder would have dropped alpha, leaving the colours
+   * under it).
+   */
   loadImage(input: ImageInput): Promise<NativeImage> {
     const addon = nativeAddon();
-    return decodeImage({ decodeImage: (bytes) => addon.Image.decode(bytes), imageFromRgb: (w, h, rgb) => addon.Image.fromRgb(w, h, rgb) }, input);
+    return decodeImage(
+      {
+        decodeImage: async (bytes) => new DecodedPixels(await addon.decodeImageChannels(bytes)),
+        imageFromRgb: (width, height, data) => new DecodedPixels({ width, height, data: Uint8Array.from(data) }),
+      },
+      input,
+    );
   }
 
   /** @internal Splits text at its `<|image|>` markers; each image becomes a one-token chunk. */

@@ -10,6 +10,8 @@ import { tmpdir } from "node:os";
 import { writeTinyMllama } from "../../lib/gguf/tiny-mllama.js";
 import { encodePng, rgbPattern } from "../fixtures/images.js";
 import { tinyMllama, vocabPath } from "../fixtures/models.js";
+import { preprocessMllamaImage } from "../../lib/mllama/preprocess.js";
+import { preprocessReference, readPreprocessTensor } from "../fixtures/mllama/preprocess-reference.js";
 
 let model: Model;
 const red = encodePng(56, 28, rgbPattern(56, 28, 3));
@@ -41,6 +43,24 @@ test("the projector loads as the model's: one token per image, the <|image|> mar
   expect(await projector.imageTokens(800, 600)).toEqual({ tokens: 1, positions: 1 });
   expect(projector.rowsPerImage).toBe(4 * 5); // 4 tiles of 2×2 patches + CLS
   expect(question("Hi?")).toContain("<|image|>Hi?");
+});
+
+test("a transparent PNG keeps its alpha through decoding and is composited on white as transformers does", async ({ skip }) => {
+  const projector = model.projector as MllamaProjector;
+  const rgb = await projector.loadImage(red);
+  expect(rgb.pixels().length).toBe(56 * 28 * 3);
+  const ref = await preprocessReference();
+  if (!ref) skip("no Python reference environment on this machine");
+  const c = ref!.manifest.cases.w60_h45_rgba;
+  const rgba = readPreprocessTensor(ref!, c.input) as Uint8Array;
+  expect(rgba.some((_, i) => i % 4 === 3 && rgba[i] === 0), "the case has transparent pixels").toBe(true);
+  const image = await projector.loadImage(encodePng(c.width, c.height, rgba));
+  expect(Buffer.from(image.pixels()).equals(Buffer.from(rgba))).toBe(true);
+  const out = preprocessMllamaImage({ width: image.width, height: image.height, data: image.pixels() }, {
+    tileSize: c.tile_size, maxTiles: c.max_tiles, mean: ref!.manifest.mean, std: ref!.manifest.std,
+  });
+  const want = readPreprocessTensor(ref!, c.pixel_values) as Float32Array;
+  expect(Buffer.from(out.pixels.buffer, out.pixels.byteOffset, out.pixels.byteLength).equals(Buffer.from(want.buffer, want.byteOffset, want.byteLength))).toBe(true);
 });
 
 describe("one image, shared", () => {
