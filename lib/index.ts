@@ -1,8 +1,9 @@
 // stagebeam's public API.
-export { loadModel, Model, type LoadModelOptions, type ModelMetadata, type TokenizeOptions } from "./model.js";
+export { loadModel, Model, type EngineName, type LoadModelOptions, type ModelMetadata, type TokenizeOptions } from "./model.js";
 export { Context, type ContextOptions, type ContextStats } from "./context.js";
 export { Sequence, type EvaluateOptions, type EvaluateResult, type MarkedPrompt, type PromptPart } from "./sequence.js";
 export { Projector, type LoadProjectorOptions, type ProjectorInfo } from "./projector.js";
+export { MllamaProjector } from "./mllama/projector.js";
 export type { ImageInput, RawImage } from "./image-input.js";
 export {
   Generation,
