@@ -1,11 +1,10 @@
 // Model: a loaded GGUF. Vocabulary operations, metadata, chat templates, and contexts made from it.
-import { stat } from "node:fs/promises";
-import { resolve } from "node:path";
 import { withCancellation } from "./abort.js";
+import { existingFile } from "./existing-file.js";
 import { contentText, DEFAULT_MEDIA_MARKER, renderChatTemplate, templateParts } from "./chat-template.js";
 import type { ChatMessage } from "./engine/chat-message.js";
 import { Context, type ContextOptions } from "./context.js";
-import { createError, DisposedError, ModelNotFoundError, native, nativeSync } from "./errors.js";
+import { createError, DisposedError, native, nativeSync } from "./errors.js";
 import { checkMllamaModelFile, identify, loadMllama, MLLAMA_ARCHITECTURE, mllamaModelMetadata } from "./mllama/engine.js";
 import { nativeAddon, type NativeMllamaModel, type NativeModel, type NativeModelMetadata } from "./native.js";
 import { PAIR_ID_KEY } from "./mllama/gguf-layout.js";
@@ -40,13 +39,7 @@ export interface TokenizeOptions {
 }
 
 export async function loadModel(options: LoadModelOptions): Promise<Model> {
-  const path = resolve(options.path);
-  try {
-    const info = await stat(path);
-    if (!info.isFile()) throw new Error("not a file");
-  } catch {
-    throw new ModelNotFoundError("MODEL_NOT_FOUND", `model file not found: ${path}`);
-  }
+  const path = await existingFile(options.path, "model");
   const identity = identify(path);
   if (identity.architecture === MLLAMA_ARCHITECTURE) {
     checkMllamaModelFile(path, identity);

@@ -1,9 +1,8 @@
 // Projector: a multimodal projector (mmproj GGUF) attached to a text model through libmtmd. It decodes
 // images and splits prompts into text and image chunks; sequences evaluate the chunks.
-import { stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { resolve } from "node:path";
 import { withCancellation } from "./abort.js";
+import { existingFile } from "./existing-file.js";
 import { createError, DisposedError, native } from "./errors.js";
 import { decodeImage, type ImageInput } from "./image-input.js";
 import { nativeAddon, type NativeChunks, type NativeImage, type NativeModel, type NativeProjector, type NativeProjectorInfo } from "./native.js";
@@ -26,12 +25,7 @@ export class Projector {
 
   /** @internal use model.loadProjector() or loadModel({ projector }) */
   static async load(model: NativeModel, path: string, options: LoadProjectorOptions = {}): Promise<Projector> {
-    const absolute = resolve(path);
-    try {
-      if (!(await stat(absolute)).isFile()) throw new Error("not a file");
-    } catch {
-      throw createError("MODEL_NOT_FOUND", `projector file not found: ${absolute}`);
-    }
+    const absolute = await existingFile(path, "projector");
     const handle = await withCancellation(options.signal, (cancellation) =>
       native(() =>
         nativeAddon().Projector.load(

@@ -3,13 +3,13 @@
 // TypeScript exactly as transformers does. To prompts and contexts it looks like a libmtmd Projector: a
 // marker (`<|image|>`, the token Llama 3.2 Vision's template writes), image loading, and prompts split
 // into chunks where an image takes one token.
-import { stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { resolve } from "node:path";
 import { withCancellation } from "../abort.js";
+import { existingFile } from "../existing-file.js";
 import { createError, DisposedError, native } from "../errors.js";
 import { decodeImage, type ImageInput } from "../image-input.js";
 import { nativeAddon, type NativeChunk, type NativeImage, type NativeMllamaImage, type NativeMllamaVision, type NativeMllamaVisionInfo, type NativeProjectorInfo } from "../native.js";
+import type { LoadProjectorOptions } from "../projector.js";
 import { MllamaChunks } from "./chunks.js";
 import { preprocessMllamaImage } from "./preprocess.js";
 
@@ -58,14 +58,9 @@ export class MllamaProjector {
   static async load(
     vocabulary: MllamaVocabulary,
     path: string,
-    options: { useGpu?: boolean; threads?: number; onProgress?: (progress: number) => void; signal?: AbortSignal } = {},
+    options: LoadProjectorOptions = {},
   ): Promise<MllamaProjector> {
-    const absolute = resolve(path);
-    try {
-      if (!(await stat(absolute)).isFile()) throw new Error("not a file");
-    } catch {
-      throw createError("MODEL_NOT_FOUND", `projector file not found: ${absolute}`);
-    }
+    const absolute = await existingFile(path, "projector");
     const handle = await withCancellation(options.signal, (cancellation) =>
       native(() =>
         nativeAddon().MllamaVision.load(

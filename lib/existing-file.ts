@@ -1,0 +1,15 @@
+// The absolute path of a weights file the caller names, checked to be a file before a native loader
+// sees it, so a wrong path is MODEL_NOT_FOUND naming it rather than a loader's own message.
+import { stat } from "node:fs/promises";
+import { resolve } from "node:path";
+import { createError } from "./errors.js";
+
+export async function existingFile(path: string, what: "model" | "projector"): Promise<string> {
+  const absolute = resolve(path);
+  try {
+    if (!(await stat(absolute)).isFile()) throw new Error("not a file");
+  } catch {
+    throw createError("MODEL_NOT_FOUND", `${what} file not found: ${absolute}`);
+  }
+  return absolute;
+}
