@@ -47,6 +47,18 @@ export interface NativeContextInfo {
   threads: number;
   threadsBatch: number;
   canShift: boolean;
+  /** mllama contexts: bytes of what the context allocates besides the weights (all at creation). */
+  memory?: NativeContextMemory;
+}
+
+export interface NativeContextMemory {
+  /** The self-attention K/V cache, every cell. */
+  kvBytes: number;
+  /** The cross-attention store: every image slot's K/V rows in every cross-attention block. */
+  crossBytes: number;
+  crossBytesPerImage: number;
+  /** Compute buffers reserved for the largest ubatch. */
+  computeBytes: number;
 }
 
 export interface NativeDecodeRequest {

@@ -150,6 +150,14 @@ Napi::Value MllamaContext::Info(const Napi::CallbackInfo & info) {
     out.Set("threadsBatch", p.n_threads_batch);
     out.Set("canShift", false);
     out.Set("kvType", p.kv_type == GGML_TYPE_F32 ? "f32" : "f16");
+    // What the context holds besides the weights, allocated whole at creation (so constant for its life).
+    Napi::Object memory = Napi::Object::New(env);
+    memory.Set("kvBytes", static_cast<double>(handle_->text->kv().Bytes()));
+    mllama::CrossStore * cross = handle_->text->cross();
+    memory.Set("crossBytes", static_cast<double>(cross ? cross->Bytes() : 0));
+    memory.Set("crossBytesPerImage", static_cast<double>(cross && cross->slots() > 0 ? cross->Bytes() / cross->slots() : 0));
+    memory.Set("computeBytes", static_cast<double>(handle_->text->ComputeBytes()));
+    out.Set("memory", memory);
     return out;
 }
 

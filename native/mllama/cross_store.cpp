@@ -48,6 +48,12 @@ CrossStore::CrossStore(const TextWeights & weights, uint32_t n_slots, uint32_t r
     }
 }
 
+size_t CrossStore::Bytes() const {
+    size_t bytes = 0;
+    for (ggml_backend_buffer_t b : buffers_) bytes += ggml_backend_buffer_get_size(b);
+    return bytes;
+}
+
 CrossStore::~CrossStore() {
     for (auto * b : buffers_) ggml_backend_buffer_free(b);
     for (auto * c : ctxs_) ggml_free(c);

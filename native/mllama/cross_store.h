@@ -32,6 +32,8 @@ class CrossStore {
     uint32_t slots() const { return static_cast<uint32_t>(slots_.size()); }
     uint32_t rows_per_image() const { return rows_per_image_; }
     uint32_t slot_rows() const { return slot_rows_; }
+    // Bytes of the K/V buffers of every slot (allocated whole at creation).
+    size_t Bytes() const;
 
     // A slot already holding image `id`, or -1.
     int32_t Find(const std::string & id) const;

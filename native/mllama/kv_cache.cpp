@@ -42,6 +42,12 @@ KvCache::KvCache(const TextWeights & weights, uint32_t size, uint32_t n_seq, ggm
     }
 }
 
+size_t KvCache::Bytes() const {
+    size_t bytes = 0;
+    for (ggml_backend_buffer_t b : buffers_) bytes += ggml_backend_buffer_get_size(b);
+    return bytes;
+}
+
 KvCache::~KvCache() {
     for (auto * b : buffers_) ggml_backend_buffer_free(b);
     for (auto * c : ctxs_) ggml_free(c);

@@ -32,6 +32,8 @@ class KvCache {
     uint32_t size() const { return static_cast<uint32_t>(pos_.size()); }
     uint32_t used() const { return used_; }
     ggml_type type() const { return type_; }
+    // Bytes of the K/V buffers (allocated whole at creation, whichever cells are used).
+    size_t Bytes() const;
 
     // Cells for n new tokens (any free ones, not necessarily contiguous); empty if there are not enough.
     std::vector<uint32_t> Find(uint32_t n) const;

@@ -83,6 +83,14 @@ TextContext::~TextContext() {
     }
 }
 
+size_t TextContext::ComputeBytes() const {
+    size_t bytes = 0;
+    for (ggml_backend_t b : {gpu_, cpu_}) {
+        if (b) bytes += ggml_backend_sched_get_buffer_size(sched_, b);
+    }
+    return bytes;
+}
+
 // Allocates compute buffers for the largest graph now, so a context that cannot run fails at creation.
 void TextContext::Reserve() {
     GraphScope scope(graph_memory_);

@@ -40,6 +40,8 @@ class TextContext {
     const TextWeights & weights() const { return *weights_; }
     KvCache & kv() { return *kv_; }
     CrossStore * cross() { return cross_.get(); }
+    // Bytes of the compute buffers the scheduler reserved for the largest ubatch, on every backend.
+    size_t ComputeBytes() const;
 
     // Memory operations on both stores: self-attention cells and image bindings.
     void SeqCopy(int32_t src, int32_t dst, int32_t p0, int32_t p1);

@@ -162,6 +162,19 @@ test("concurrent reason() calls with images share batches and all finish", async
   await context.dispose();
 }, 120_000);
 
+test("a context reports the bytes of its KV cache, cross-attention store and compute buffers", async () => {
+  // Tiny shape: 3 self-attention blocks and 2 cross blocks, 2 KV heads of 16; an image's 20 rows pad to 256.
+  for (const [kvType, bytes] of [["f16", 2], ["f32", 4]] as const) {
+    const context = await model.createContext({ contextSize: 1024, sequences: 2, threads: 1, kvType, images: 3 });
+    const memory = context.info.memory!;
+    expect(memory.kvBytes).toBe(3 * 1024 * 2 * 16 * 2 * bytes);
+    expect(memory.crossBytesPerImage).toBe(2 * 256 * 2 * 16 * 2 * bytes);
+    expect(memory.crossBytes).toBe(3 * memory.crossBytesPerImage);
+    expect(memory.computeBytes).toBeGreaterThan(0);
+    await context.dispose();
+  }
+});
+
 describe("errors", () => {
   test("a projector converted from another checkpoint is PROJECTOR_MISMATCH", async () => {
     const dir = mkdtempSync(join(tmpdir(), "stagebeam-mllama-other-"));
