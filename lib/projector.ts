@@ -11,6 +11,14 @@ export interface LoadProjectorOptions {
   /** Run the vision encoder on a GPU when the build has one (default true). */
   useGpu?: boolean;
   threads?: number;
+  /**
+   * mllama's vision encoder: attention through ggml's flash-attention kernel (K/V in F16) instead of F32
+   * score matrices. "auto" (default) is on: at Llama 3.2 Vision's shape (4 tiles × 1608 rows, 16 heads)
+   * the score matrices alone would take 2.6 GB per layer, and it runs about twice as fast on CPUs; "off"
+   * is the exact F32 path the parity tests compare with transformers. libmtmd's projectors choose for
+   * themselves.
+   */
+  flashAttention?: "auto" | "on" | "off";
   /** Called with 0..1 as the projector's weights load. */
   onProgress?: (progress: number) => void;
   signal?: AbortSignal;

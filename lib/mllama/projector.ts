@@ -60,12 +60,14 @@ export class MllamaProjector {
     path: string,
     options: LoadProjectorOptions = {},
   ): Promise<MllamaProjector> {
+    const fa = options.flashAttention ?? "auto";
+    if (!["auto", "on", "off"].includes(fa)) throw createError("INVALID_ARGUMENT", `flashAttention must be "auto", "on" or "off", got ${String(fa)}`);
     const absolute = await existingFile(path, "projector");
     const handle = await withCancellation(options.signal, (cancellation) =>
       native(() =>
         nativeAddon().MllamaVision.load(
           absolute,
-          { gpu: options.useGpu ?? true, threads: options.threads ?? availableParallelism() },
+          { gpu: options.useGpu ?? true, threads: options.threads ?? availableParallelism(), flashAttention: fa !== "off" },
           options.onProgress,
           cancellation,
         ),
