@@ -36,6 +36,8 @@ export function templateParts(content: ChatMessage["content"]): TemplatePart[] {
 
 export interface ChatTemplateInput {
   template: string;
+  /** `template` is a name llama.cpp's renderer knows ("chatml"): render with it, not as Jinja text. */
+  named?: boolean;
   messages: RenderedMessage[];
   addGenerationPrompt: boolean;
   bosToken: string;
@@ -48,23 +50,30 @@ export interface ChatTemplateInput {
 
 const compiled = new Map<string, Template>();
 
+function renderJinja(input: ChatTemplateInput): string {
+  let template = compiled.get(input.template);
+  if (!template) {
+    template = new Template(input.template);
+    compiled.set(input.template, template);
+  }
+  return template.render({
+    ...input.variables,
+    messages: input.messages,
+    add_generation_prompt: input.addGenerationPrompt,
+    bos_token: input.bosToken,
+    eos_token: input.eosToken,
+  });
+}
+
 export function renderChatTemplate(input: ChatTemplateInput): string {
   let jinjaError: unknown;
-  try {
-    let template = compiled.get(input.template);
-    if (!template) {
-      template = new Template(input.template);
-      compiled.set(input.template, template);
+  // A name ("chatml") is also valid Jinja that renders as itself: names go to llama.cpp's renderer only.
+  if (!input.named) {
+    try {
+      return renderJinja(input);
+    } catch (error) {
+      jinjaError = error;
     }
-    return template.render({
-      ...input.variables,
-      messages: input.messages,
-      add_generation_prompt: input.addGenerationPrompt,
-      bos_token: input.bosToken,
-      eos_token: input.eosToken,
-    });
-  } catch (error) {
-    jinjaError = error;
   }
   const flat = input.messages.map((m) => ({
     role: m.role,

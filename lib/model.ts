@@ -2,6 +2,7 @@
 import { withCancellation } from "./abort.js";
 import { existingFile } from "./existing-file.js";
 import { contentText, DEFAULT_MEDIA_MARKER, renderChatTemplate, templateParts } from "./chat-template.js";
+import { chatTemplateNames, isChatTemplateName } from "./chat-template-names.js";
 import type { ChatMessage } from "./engine/chat-message.js";
 import { Context, type ContextOptions } from "./context.js";
 import { createError, DisposedError, native, nativeSync } from "./errors.js";
@@ -198,7 +199,10 @@ export class Model {
   ): string {
     const template = options.template ?? this.metadata.chatTemplate;
     if (!template) {
-      throw createError("INVALID_ARGUMENT", "this model has no chat template: pass options.template");
+      throw createError(
+        "NO_CHAT_TEMPLATE",
+        `this model's file has no chat template: pass one as the template option (a Jinja template, or a name llama.cpp knows: ${chatTemplateNames().join(", ")})`,
+      );
     }
     const special = this.metadata.specialTokens;
     const text = (token: number | null) => (token === null ? "" : this.native.detokenize(Int32Array.of(token), false, true));
@@ -211,6 +215,7 @@ export class Model {
       structured && m.role !== "system" ? templateParts(m.content) : contentText(m.content, structured ? "" : marker);
     return renderChatTemplate({
       template,
+      named: isChatTemplateName(template),
       messages: messages.map((m) => ({ role: m.role, content: content(m) })),
       addGenerationPrompt: options.addGenerationPrompt ?? true,
       variables: options.variables,

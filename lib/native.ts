@@ -289,6 +289,8 @@ export interface NativeAddon {
   /** ggml's own encoding of rows of `rowLength` values (f16, bf16, q8_0, q4_0, q4_k, q6_k). */
   encodeRows(type: string, values: Float32Array, rowLength: number): Uint8Array;
   systemInfo(): string;
+  /** The template names llama.cpp's built-in chat renderer knows ("chatml", "llama3", …). */
+  chatTemplateNames(): string[];
   maxSequences(): number;
 }
 

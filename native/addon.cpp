@@ -4,8 +4,10 @@
 // systemInfo(), maxSequences(), quantize(input, output, options), encodeRows(type, values, rowLength).
 #include <napi.h>
 
+#include <algorithm>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "addon_data.h"
 #include "arguments.h"
@@ -69,6 +71,17 @@ Napi::Value SystemInfo(const Napi::CallbackInfo & info) {
     return Napi::String::New(info.Env(), llama_print_system_info());
 }
 
+// The names llama.cpp's own chat renderer knows ("chatml", "llama3", …): what a user can pass instead of
+// a Jinja template for a model whose file has none.
+Napi::Value ChatTemplateNames(const Napi::CallbackInfo & info) {
+    const int32_t n = llama_chat_builtin_templates(nullptr, 0);
+    std::vector<const char *> names(static_cast<size_t>(std::max(n, 0)));
+    llama_chat_builtin_templates(names.data(), names.size());
+    Napi::Array out = Napi::Array::New(info.Env(), names.size());
+    for (size_t i = 0; i < names.size(); ++i) out.Set(static_cast<uint32_t>(i), names[i]);
+    return out;
+}
+
 Napi::Value MaxSequences(const Napi::CallbackInfo & info) {
     return Napi::Number::New(info.Env(), static_cast<double>(llama_max_parallel_sequences()));
 }
@@ -112,6 +125,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("MllamaVision", mllama_vision);
     exports.Set("loadBackends", Napi::Function::New<LoadBackends>(env, "loadBackends"));
     exports.Set("systemInfo", Napi::Function::New<SystemInfo>(env, "systemInfo"));
+    exports.Set("chatTemplateNames", Napi::Function::New<ChatTemplateNames>(env, "chatTemplateNames"));
     exports.Set("maxSequences", Napi::Function::New<MaxSequences>(env, "maxSequences"));
     exports.Set("quantize", Napi::Function::New<Quantize>(env, "quantize"));
     exports.Set("encodeRows", Napi::Function::New<EncodeRows>(env, "encodeRows"));

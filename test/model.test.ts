@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { AbortError, loadModel, type Model } from "../lib/index.js";
+import { AbortError, chatTemplateNames, loadModel, type Model } from "../lib/index.js";
 import { backendDevices } from "../lib/native.js";
 import { fixturesDir, tinyLlama } from "./fixtures/models.js";
 
@@ -107,6 +107,29 @@ describe("chat template", () => {
     const template = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor";
     const text = model.applyChatTemplate([{ role: "user", content: "hi" }], { template });
     expect(text).toBe("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+  });
+
+  test("a name llama.cpp knows renders with llama.cpp's renderer, not as Jinja text", () => {
+    expect(chatTemplateNames()).toEqual(expect.arrayContaining(["chatml", "llama3", "gemma"]));
+    expect(model.applyChatTemplate([{ role: "user", content: "hi" }], { template: "chatml" })).toBe("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+    expect(model.applyChatTemplate([{ role: "user", content: "hi" }], { template: "llama3" })).toBe(
+      "<|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+    );
+  });
+
+  test("a model whose file has no template: NO_CHAT_TEMPLATE naming the fix, until one is passed", async () => {
+    const bare = await loadModel({ path: tinyLlama("tiny-llama-no-template", { chatTemplate: null }) });
+    try {
+      expect(bare.metadata.chatTemplate).toBeNull();
+      expect(() => bare.applyChatTemplate([{ role: "user", content: "hi" }])).toThrow(
+        expect.objectContaining({ code: "NO_CHAT_TEMPLATE", message: expect.stringMatching(/template option .*chatml/) }),
+      );
+      await expect(bare.reason({ question: "Why?", maxStageTokens: 2, forceStructure: "prefill", strategy: "single" })).rejects.toMatchObject({ code: "NO_CHAT_TEMPLATE" });
+      const result = await bare.reason({ question: "Why?", maxStageTokens: 2, forceStructure: "prefill", strategy: "single", template: "chatml", seed: 1 });
+      expect(result.text).toContain("</CONCLUSION>");
+    } finally {
+      await bare.dispose();
+    }
   });
 
   test("an unrenderable, unknown template is an INVALID_ARGUMENT error", () => {

@@ -3,7 +3,9 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { loadModel } from "../model.js";
 import type { ForceStructure, StrategyName } from "../reasoning/options.js";
+import { createError } from "../errors.js";
 import { STAGES } from "../reasoning/stages.js";
+import { chatTemplateArgument, missingChatTemplateMessage } from "./chat-template-option.js";
 import { liveView } from "./live-view.js";
 import { resolveModelPath } from "./resolve-model.js";
 import { terminal } from "./terminal.js";
@@ -27,6 +29,7 @@ interface RunOptions {
   gpuLayers?: number;
   threads?: number;
   contextSize?: number;
+  chatTemplate?: string;
   showReasoning?: boolean;
   json?: boolean;
   quiet?: boolean;
@@ -51,6 +54,7 @@ export function registerRun(program: Command, signal: AbortSignal): void {
     .option("--gpu-layers <n>", "layers to offload to the GPU (default: all)", nonNegativeInteger("--gpu-layers"))
     .option("--threads <n>", "CPU threads", positiveInteger("--threads"))
     .option("--context-size <n>", "KV cache size in tokens", positiveInteger("--context-size"))
+    .option("--chat-template <name|file>", "chat template, for a model whose file has none (or to override it): a name llama.cpp knows (chatml, llama3, …) or a Jinja file", chatTemplateArgument)
     .option("--show-reasoning", "print every stage, labelled")
     .option("--json", "print the whole result as JSON: stages, search tree, counts, timings")
     .option("-q, --quiet", "no progress or live view")
@@ -77,6 +81,7 @@ Examples:
       });
       term.clear();
       try {
+        if (!o.chatTemplate && !model.metadata.chatTemplate) throw createError("NO_CHAT_TEMPLATE", missingChatTemplateMessage());
         const context = await model.createContext({
           contextSize: o.contextSize ?? Math.min(8192, model.metadata.contextLength || 8192),
           sequences: 64,
@@ -95,6 +100,7 @@ Examples:
           maxStageTokens: o.maxStageTokens,
           forceStructure: o.forceStructure,
           judge: o.judge,
+          template: o.chatTemplate,
           signal,
           onEvent: liveView(term),
         });

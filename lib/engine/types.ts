@@ -39,8 +39,8 @@ export interface EngineContext<S extends EngineSequence = EngineSequence> {
   createSequence(options?: { sampling?: SamplingOptions }): S;
   /** A sequence that has evaluated `input` (text, tokens, or text with images), from a cached prefix when there is one. */
   createSequenceFrom(input: PromptInput, options?: { sampling?: SamplingOptions; signal?: AbortSignal; remember?: boolean }): Promise<S>;
-  /** Renders chat messages with the model's template (images become media markers). */
-  applyChatTemplate(messages: ChatMessage[], options?: { addGenerationPrompt?: boolean }): string;
+  /** Renders chat messages with the model's template, or `template` (images become media markers). */
+  applyChatTemplate(messages: ChatMessage[], options?: { addGenerationPrompt?: boolean; template?: string }): string;
   /** All requests advance in one batch per step. */
   generate(requests: readonly (S | EngineGenerationRequest<S>)[], options?: GenerateOptions): EngineGeneration<S>;
   tokenize(text: string, options?: { addSpecial?: boolean; parseSpecial?: boolean }): number[];

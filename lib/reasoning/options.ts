@@ -49,12 +49,19 @@ export interface ReasonOptions {
   retrace?: { captions?: number; keepCaptions?: number; reasoningsPerCaption?: number; threshold?: number; maxRetraces?: number; finalists?: number };
   /** How retrace scores candidates when no verifier is given: mean token probability, or the judge's. */
   scorer?: "mean-logprob" | "judge";
+  /**
+   * The chat template for every prompt of the search, instead of the model's own: a Jinja template, or a
+   * name llama.cpp's renderer knows ("chatml", "llama3", … — chatTemplateNames()). Needed for a model
+   * whose file has no template (base models, older conversions).
+   */
+  template?: string;
   signal?: AbortSignal;
   onEvent?: (event: ReasonEvent) => void;
 }
 
-export interface ResolvedOptions extends Required<Omit<ReasonOptions, "image" | "verifier" | "signal" | "onEvent" | "retrace">> {
+export interface ResolvedOptions extends Required<Omit<ReasonOptions, "image" | "verifier" | "signal" | "onEvent" | "retrace" | "template">> {
   image?: ImageInput;
+  template?: string;
   verifier?: Verifier;
   signal?: AbortSignal;
   onEvent?: (event: ReasonEvent) => void;

@@ -15,7 +15,9 @@ const GOOD_PREFIX = "Is this response good? Answer:";
 async function judgeScore(run: SearchRun, kind: CandidateKind, candidate: Candidate): Promise<number> {
   const { question, image } = run.options;
   const text = `Question: ${question}\nResponse (${kind.toLowerCase()}): ${candidate.record.content}\n${GOOD_PREFIX}`;
-  const prompt = run.engine.applyChatTemplate([{ role: "user", content: image === undefined ? text : [{ type: "image" }, { type: "text", text }] }]);
+  const prompt = run.engine.applyChatTemplate([{ role: "user", content: image === undefined ? text : [{ type: "image" }, { type: "text", text }] }], {
+    template: run.options.template,
+  });
   const sequence = await run.sequenceFrom(image === undefined ? prompt : { prompt, images: [image] }, false);
   try {
     const yes = run.engine.tokenize(" yes", { addSpecial: false });

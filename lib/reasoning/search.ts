@@ -69,9 +69,10 @@ export class SearchRun {
   questionInput(): PromptInput {
     const { image, question } = this.options;
     this.emit({ type: "prompt", images: image === undefined ? 0 : 1 });
-    const prompt = this.engine.applyChatTemplate([
-      { role: "user", content: image === undefined ? question : [{ type: "image" }, { type: "text", text: question }] },
-    ]);
+    const prompt = this.engine.applyChatTemplate(
+      [{ role: "user", content: image === undefined ? question : [{ type: "image" }, { type: "text", text: question }] }],
+      { template: this.options.template },
+    );
     return image === undefined ? prompt : { prompt, images: [image] };
   }
 
@@ -120,7 +121,9 @@ export class SearchRun {
     const image = withImage ? this.options.image : undefined;
     const { text } = message;
     const input = (prompt: string): PromptInput => (image === undefined ? prompt : { prompt, images: [image] });
-    const rendered = this.engine.applyChatTemplate([{ role: "user", content: image === undefined ? text : [{ type: "image" }, { type: "text", text }] }]);
+    const rendered = this.engine.applyChatTemplate([{ role: "user", content: image === undefined ? text : [{ type: "image" }, { type: "text", text }] }], {
+      template: this.options.template,
+    });
     const at = rendered.indexOf(text);
     if (!this.options.fork || at < 0) return this.sequenceFrom(input(rendered), false);
     const lead = rendered.slice(0, at + message.shared.length);

@@ -46,6 +46,22 @@ describe("run", () => {
     for (const stage of ["SUMMARY:", "CAPTION:", "REASONING:", "CONCLUSION:"]) expect(r.stdout).toContain(stage);
   });
 
+  test("a model whose file has no chat template: exit 1 naming --chat-template; a name or a file makes it run", () => {
+    const bare = ["-m", tinyLlama("tiny-llama-no-template", { chatTemplate: null }), "--force-structure", "prefill", "--max-stage-tokens", "2", "--strategy", "single", "--threads", "1"];
+    const missing = stagebeam(["run", ...bare, "Why?"]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain("--chat-template NAME|FILE");
+    expect(missing.stderr).toContain("chatml");
+    expect(stagebeam(["run", ...bare, "--chat-template", "chatml", "Why?"]).status).toBe(0);
+    const file = join(fixturesDir, "cli-template.jinja");
+    writeFileSync(file, "{% for m in messages %}<<{{ m.role }}>> {{ m.content }}\n{% endfor %}<<assistant>> ");
+    const fromFile = stagebeam(["run", ...bare, "--chat-template", file, "--json", "Why?"]);
+    expect(fromFile.status).toBe(0);
+    const unknown = stagebeam(["run", ...bare, "--chat-template", "no-such-template", "Why?"]);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toContain("neither a file nor a template name");
+  });
+
   test("reads the question from stdin when it is not given", () => {
     const a = stagebeam(["run", ...model(), "--seed", "3"], "What is in the image?\n");
     const b = stagebeam(["run", ...model(), "--seed", "3", "What is in the image?"]);
