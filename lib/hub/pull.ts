@@ -5,7 +5,7 @@
 // (X-Linked-Etag) when the server gives one.
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, statSync, unlinkSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Readable, Transform } from "node:stream";
 import { createError } from "../errors.js";
@@ -18,12 +18,24 @@ export interface HubRef {
   path: string;
 }
 
+// Owner, repo and revision as the Hub spells them; file path segments that cannot climb out of the cache
+// folder (no "..", ".", empty segments, backslashes, drive colons or control characters) — a reference
+// is user input, and its parts become folder names on this machine.
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const SEGMENT = /^(?!\.\.?$)[^\\:\x00-\x1f]+$/;
+
 export function parseHubRef(ref: string): HubRef {
   const m = /^hf:([^/\s]+)\/([^/@\s]+)(?:@([^/\s]+))?\/(.+\.gguf)$/i.exec(ref);
-  if (!m) {
-    throw createError("INVALID_ARGUMENT", `"${ref}" is not a Hub reference: use hf:OWNER/REPO/FILE.gguf (optionally hf:OWNER/REPO@REVISION/FILE.gguf)`);
+  const usage = "use hf:OWNER/REPO/FILE.gguf (optionally hf:OWNER/REPO@REVISION/FILE.gguf)";
+  if (!m) throw createError("INVALID_ARGUMENT", `"${ref}" is not a Hub reference: ${usage}`);
+  const [, owner, repo, revision = "main", path] = m as unknown as [string, string, string, string | undefined, string];
+  for (const [what, value] of [["owner", owner], ["repository", repo], ["revision", revision]] as const) {
+    if (!NAME.test(value) || value.includes("..")) throw createError("INVALID_ARGUMENT", `"${ref}": the ${what} "${value}" is not a Hub name (letters, digits, '.', '_', '-'): ${usage}`);
   }
-  return { owner: m[1]!, repo: m[2]!, revision: m[3] ?? "main", path: m[4]! };
+  if (!path.split("/").every((segment) => SEGMENT.test(segment))) {
+    throw createError("INVALID_ARGUMENT", `"${ref}": the file path "${path}" has an empty, "." or ".." segment or a character a file name cannot hold: ${usage}`);
+  }
+  return { owner, repo, revision, path };
 }
 
 export const isHubRef = (value: string) => value.startsWith("hf:");
@@ -33,7 +45,13 @@ export function hubUrl(ref: HubRef, endpoint = process.env.STAGEBEAM_HF_ENDPOINT
 }
 
 export function cachedPath(ref: HubRef): string {
-  return join(cacheDir(), "hf", ref.owner, ref.repo, ref.revision, ...ref.path.split("/"));
+  const root = resolve(cacheDir(), "hf");
+  const path = resolve(root, ref.owner, ref.repo, ref.revision, ...ref.path.split("/"));
+  // parseHubRef already refuses what could climb out; this holds for HubRefs made by hand too.
+  if (relative(root, path).startsWith("..") || isAbsolute(relative(root, path))) {
+    throw createError("INVALID_ARGUMENT", `${ref.owner}/${ref.repo}/${ref.path} would be stored outside the cache folder ${root}`);
+  }
+  return path;
 }
 
 export interface PullOptions {

@@ -89,6 +89,30 @@ test("missing files and malformed references are typed errors", async () => {
   expect(parseHubRef("hf:o/r@v2/a/b.gguf")).toEqual({ owner: "o", repo: "r", revision: "v2", path: "a/b.gguf" });
 });
 
+test("references never resolve outside the cache folder", async () => {
+  const escapes = [
+    "hf:owner/repo/../../../../etc/evil.gguf",
+    "hf:owner/repo/dir/../../x.gguf",
+    "hf:../repo/x.gguf",
+    "hf:owner/..@main/x.gguf",
+    "hf:owner/repo@../x.gguf",
+    "hf:owner/repo@..%2f..%2f/x.gguf",
+    "hf:owner/repo//etc/x.gguf",
+    "hf:owner/repo/./x.gguf",
+    "hf:owner/repo/C:\\Windows\\x.gguf",
+    "hf:owner/repo/a\\..\\..\\x.gguf",
+    "hf:owner/repo/a\u0000b.gguf",
+    "hf:.hidden/repo/x.gguf",
+  ];
+  for (const ref of escapes) {
+    expect(() => parseHubRef(ref), ref).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+    await expect(pull(ref), ref).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+  }
+  expect(() => cachedPath({ owner: "..", repo: "..", revision: "..", path: "x.gguf" })).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+  // ordinary names with dots, dashes and underscores still work
+  expect(parseHubRef("hf:meta-llama/Llama-3.2-11B-Vision.GGUF@v1.0/sub_dir/model-Q4_K_M.gguf").path).toBe("sub_dir/model-Q4_K_M.gguf");
+});
+
 test("an aborted download keeps its partial file", async () => {
   mode = "cut";
   const controller = new AbortController();
