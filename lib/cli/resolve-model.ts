@@ -1,6 +1,7 @@
-// A model argument is a local path or a Hub reference (hf:OWNER/REPO/FILE.gguf), pulled into the cache
+// A model argument is a local path or a Hub reference (hf:OWNER/REPO/FILE.gguf), pulled into the Hugging Face cache
 // with a progress bar first.
-import { isHubRef, pull } from "../hub/pull.js";
+import { pull } from "../hub/pull.js";
+import { isHubRef } from "../hub/reference.js";
 import type { Terminal } from "./terminal.js";
 
 export async function resolveModelPath(value: string, term: Terminal, signal?: AbortSignal): Promise<string> {

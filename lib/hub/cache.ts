@@ -1,5 +1,6 @@
-// Where downloaded models live: $STAGEBEAM_CACHE, else $XDG_CACHE_HOME/stagebeam, else the platform's
-// cache folder (~/Library/Caches on macOS, %LOCALAPPDATA% on Windows, ~/.cache elsewhere).
+// Where stagebeam keeps its own files (the demo's tiny models, Hub file listings): $STAGEBEAM_CACHE, else
+// $XDG_CACHE_HOME/stagebeam, else the platform's cache folder (~/Library/Caches on macOS, %LOCALAPPDATA% on
+// Windows, ~/.cache elsewhere). Models from the Hub go to the Hugging Face cache instead (hf-cache.ts).
 import { homedir } from "node:os";
 import { join } from "node:path";
 

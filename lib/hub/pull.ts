@@ -1,132 +1,172 @@
-// Downloads a GGUF from the Hugging Face Hub: `hf:OWNER/REPO/FILE.gguf` (or `hf:OWNER/REPO/PATH/FILE`,
-// optionally `@REVISION` after the repo) resolves to {endpoint}/OWNER/REPO/resolve/REVISION/PATH, the URL
-// layout real clients use. The file lands in the cache; a partial download is kept as `.part` and resumed
-// with a Range request; the size is checked against the server's and the SHA-256 against the LFS etag
-// (X-Linked-Etag) when the server gives one.
-import { createHash } from "node:crypto";
+// Downloads one file of a Hub repository into the Hugging Face cache (hf-cache.ts), the way huggingface_hub
+// does, so either can use what the other fetched:
+// 1. a file already in the snapshot of the revision's commit (refs/<revision>) is used with no request;
+// 2. else a HEAD request to {endpoint}/OWNER/REPO/resolve/REVISION/PATH, following redirects on the same host
+//    only (the Hub answers LFS files with a redirect to its CDN, and that answer carries the metadata): the commit
+//    (X-Repo-Commit), the blob's name (X-Linked-Etag, else ETag: the SHA-256 of LFS files) and size
+//    (X-Linked-Size, else Content-Length);
+// 3. the bytes go to blobs/<etag>.incomplete, resumed with a Range request when a partial file is there,
+//    then checked (size, and SHA-256 when the etag is one), renamed to blobs/<etag>, linked from
+//    snapshots/<commit>/<path>, and refs/<revision> records the commit.
+// A failed or interrupted download leaves only the .incomplete file, which nothing takes for the file.
+import { createHash, type Hash } from "node:crypto";
 import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, statSync, unlinkSync } from "node:fs";
-import { dirname, isAbsolute, relative, resolve } from "node:path";
-import { pipeline } from "node:stream/promises";
+import { dirname } from "node:path";
 import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { createError } from "../errors.js";
-import { cacheDir } from "./cache.js";
-
-export interface HubRef {
-  owner: string;
-  repo: string;
-  revision: string;
-  path: string;
-}
-
-// Owner, repo and revision as the Hub spells them; file path segments that cannot climb out of the cache
-// folder (no "..", ".", empty segments, backslashes, drive colons or control characters) — a reference
-// is user input, and its parts become folder names on this machine.
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const SEGMENT = /^(?!\.\.?$)[^\\:\x00-\x1f]+$/;
-
-export function parseHubRef(ref: string): HubRef {
-  const m = /^hf:([^/\s]+)\/([^/@\s]+)(?:@([^/\s]+))?\/(.+\.gguf)$/i.exec(ref);
-  const usage = "use hf:OWNER/REPO/FILE.gguf (optionally hf:OWNER/REPO@REVISION/FILE.gguf)";
-  if (!m) throw createError("INVALID_ARGUMENT", `"${ref}" is not a Hub reference: ${usage}`);
-  const [, owner, repo, revision = "main", path] = m as unknown as [string, string, string, string | undefined, string];
-  for (const [what, value] of [["owner", owner], ["repository", repo], ["revision", revision]] as const) {
-    if (!NAME.test(value) || value.includes("..")) throw createError("INVALID_ARGUMENT", `"${ref}": the ${what} "${value}" is not a Hub name (letters, digits, '.', '_', '-'): ${usage}`);
-  }
-  if (!path.split("/").every((segment) => SEGMENT.test(segment))) {
-    throw createError("INVALID_ARGUMENT", `"${ref}": the file path "${path}" has an empty, "." or ".." segment or a character a file name cannot hold: ${usage}`);
-  }
-  return { owner, repo, revision, path };
-}
-
-export const isHubRef = (value: string) => value.startsWith("hf:");
-
-export function hubUrl(ref: HubRef, endpoint = process.env.STAGEBEAM_HF_ENDPOINT ?? process.env.HF_ENDPOINT ?? "https://huggingface.co"): string {
-  return `${endpoint.replace(/\/$/, "")}/${ref.owner}/${ref.repo}/resolve/${encodeURIComponent(ref.revision)}/${ref.path.split("/").map(encodeURIComponent).join("/")}`;
-}
-
-export function cachedPath(ref: HubRef): string {
-  const root = resolve(cacheDir(), "hf");
-  const path = resolve(root, ref.owner, ref.repo, ref.revision, ...ref.path.split("/"));
-  // parseHubRef already refuses what could climb out; this holds for HubRefs made by hand too.
-  if (relative(root, path).startsWith("..") || isAbsolute(relative(root, path))) {
-    throw createError("INVALID_ARGUMENT", `${ref.owner}/${ref.repo}/${ref.path} would be stored outside the cache folder ${root}`);
-  }
-  return path;
-}
+import { hubHeaders, resolveUrl } from "./endpoint.js";
+import { BLOB_NAME, COMMIT_HASH, blobPath, cachedFile, hfCacheDir, linkSnapshot, snapshotPath, writeRef } from "./hf-cache.js";
+import { formatHubRef, parseHubRef, type HubRef } from "./reference.js";
 
 export interface PullOptions {
   signal?: AbortSignal;
   onProgress?: (received: number, total: number | null) => void;
 }
 
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  await pipeline(createReadStream(path), hash);
-  return hash.digest("hex");
+/** What the Hub says about one file at one revision. */
+interface FileMetadata {
+  commit: string;
+  etag: string;
+  size: number | null;
 }
 
-/** Downloads (or resumes) `ref` into the cache and returns the file's path; a cached file returns at once. */
-export async function pull(reference: string, options: PullOptions = {}): Promise<string> {
-  const ref = parseHubRef(reference);
-  const target = cachedPath(ref);
-  if (existsSync(target)) return target;
-  mkdirSync(dirname(target), { recursive: true });
-  const part = `${target}.part`;
-  const have = existsSync(part) ? statSync(part).size : 0;
-  const url = hubUrl(ref);
-
-  let response: Response;
+const isFile = (path: string) => {
   try {
-    response = await fetch(url, { headers: have > 0 ? { Range: `bytes=${have}-` } : {}, signal: options.signal, redirect: "follow" });
-  } catch (error) {
-    if (options.signal?.aborted) throw createError("ABORTED", "the download was aborted (the partial file is kept for resuming)", error);
-    throw createError("DOWNLOAD_FAILED", `cannot reach ${url}: ${(error as Error).message}`, error);
+    return statSync(path).isFile();
+  } catch {
+    return false;
   }
-  if (response.status === 404) throw createError("MODEL_NOT_FOUND", `${reference} does not exist on the Hub (${url})`);
-  if (response.status === 401 || response.status === 403) {
-    throw createError("DOWNLOAD_FAILED", `${url} needs authorisation (HTTP ${response.status}): the repository may be gated`);
-  }
-  if (response.status === 416) {
-    // Range beyond the end: the partial file is already complete (or bigger than the file); recheck below.
-  } else if (!response.ok) {
-    throw createError("DOWNLOAD_FAILED", `downloading ${url} failed with HTTP ${response.status}`);
-  }
-  const resumed = response.status === 206;
-  const offset = resumed ? have : 0;
-  const lengthHeader = response.headers.get("content-length");
-  const total = response.status === 416 ? have : lengthHeader === null ? null : offset + Number(lengthHeader);
-  const expectedSha = (response.headers.get("x-linked-etag") ?? "").replace(/"/g, "").toLowerCase();
+};
 
-  if (response.status !== 416 && response.body) {
-    let received = offset;
+async function request(url: string, init: RequestInit, name: string, signal?: AbortSignal): Promise<Response> {
+  try {
+    return await fetch(url, { ...init, signal });
+  } catch (error) {
+    if (signal?.aborted) throw createError("ABORTED", "the download was aborted (the partial file is kept for resuming)", error);
+    throw createError("DOWNLOAD_FAILED", `cannot reach ${url} for ${name} (${(error as Error).message}), and it is not in the cache ${hfCacheDir()}`, error);
+  }
+}
+
+/** Turns a refusal into an error that says what to do. */
+export function refusal(response: Response, url: string, name: string): Error {
+  const hubCode = response.headers.get("x-error-code");
+  if (response.status === 404) {
+    const what = hubCode === "RevisionNotFound" ? "that revision" : hubCode === "RepoNotFound" ? "that repository" : "it";
+    return createError("MODEL_NOT_FOUND", `${name}: the Hub does not have ${what} (${url})`);
+  }
+  if (response.status === 401 || response.status === 403) {
+    const gated = hubCode === "GatedRepo" ? "the repository is gated: accept its conditions on the Hub, then " : "the repository is private, gated or missing: ";
+    return createError("DOWNLOAD_FAILED", `${name} needs authorisation (HTTP ${response.status}): ${gated}set HF_TOKEN to a token that can read it`);
+  }
+  return createError("DOWNLOAD_FAILED", `${url} answered HTTP ${response.status} for ${name}: try again later`);
+}
+
+// huggingface_hub's _normalize_etag: W/"x" and "x" both name x.
+const normalizeEtag = (etag: string | null) => (etag === null ? null : etag.replace(/^W\//, "").replace(/"/g, "").toLowerCase());
+
+async function fileMetadata(ref: HubRef, name: string, signal?: AbortSignal): Promise<FileMetadata> {
+  let url = resolveUrl(ref);
+  for (let hop = 0; ; hop++) {
+    const response = await request(url, { method: "HEAD", redirect: "manual", headers: hubHeaders({ "accept-encoding": "identity" }) }, name, signal);
+    const location = response.headers.get("location");
+    // A redirect on the same host stays on the Hub (a renamed repository): follow it. One to another host goes
+    // to the CDN, and this answer already carries the metadata (huggingface_hub draws the same line).
+    const target = location ? new URL(location, url) : null;
+    if (response.status >= 300 && response.status < 400 && target && target.hostname === new URL(url).hostname && hop < 5) {
+      url = target.toString();
+      continue;
+    }
+    if (!response.ok && !(response.status >= 300 && response.status < 400)) throw refusal(response, url, name);
+    const commit = response.headers.get("x-repo-commit") ?? "";
+    const etag = normalizeEtag(response.headers.get("x-linked-etag") ?? response.headers.get("etag")) ?? "";
+    const sizeHeader = response.headers.get("x-linked-size") ?? (response.ok ? response.headers.get("content-length") : null);
+    if (!COMMIT_HASH.test(commit) || !BLOB_NAME.test(etag)) {
+      throw createError("DOWNLOAD_FAILED", `${url} did not say which commit and blob ${name} is (X-Repo-Commit, X-Linked-Etag or ETag headers): is ${new URL(url).origin} a Hugging Face Hub?`);
+    }
+    return { commit, etag, size: sizeHeader === null || !/^\d+$/.test(sizeHeader) ? null : Number(sizeHeader) };
+  }
+}
+
+async function hashFile(hash: Hash, path: string): Promise<void> {
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+}
+
+/** Downloads (or resumes) the blob into blobs/<etag>, checked, or throws leaving at most the .incomplete file. */
+async function downloadBlob(ref: HubRef, meta: FileMetadata, blob: string, name: string, options: PullOptions): Promise<void> {
+  mkdirSync(dirname(blob), { recursive: true });
+  const part = `${blob}.incomplete`;
+  let have = existsSync(part) ? statSync(part).size : 0;
+  if (meta.size !== null && have > meta.size) {
+    unlinkSync(part); // longer than the file: not a prefix of it
+    have = 0;
+  }
+  const url = resolveUrl(ref, meta.commit); // the commit, not the branch: the bytes must be the etag's
+  const response = await request(url, { redirect: "follow", headers: hubHeaders(have > 0 ? { range: `bytes=${have}-` } : {}) }, name, options.signal);
+  if (response.status !== 416 && !response.ok) throw refusal(response, url, name);
+  const resumed = response.status === 206;
+  if (resumed && !new RegExp(`^bytes ${have}-`).test(response.headers.get("content-range") ?? "")) {
+    unlinkSync(part);
+    throw createError("DOWNLOAD_FAILED", `${url} answered a resume from byte ${have} with other bytes (${response.headers.get("content-range")}); the partial file was removed: run the same command again`);
+  }
+  const length = response.headers.get("content-length");
+  const total = meta.size ?? (response.status === 416 ? have : length === null ? null : (resumed ? have : 0) + Number(length));
+
+  const sha256 = meta.etag.length === 64 ? createHash("sha256") : null;
+  if (response.status === 416) {
+    // The partial file already holds every byte (or the server disagrees about the size: checked below).
+    if (sha256) await hashFile(sha256, part);
+  } else if (response.body) {
+    if (resumed && sha256) await hashFile(sha256, part);
+    let received = resumed ? have : 0;
     const counter = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         received += chunk.length;
+        sha256?.update(chunk);
         options.onProgress?.(received, total);
         done(null, chunk);
       },
     });
     try {
-      await pipeline(Readable.fromWeb(response.body as import("node:stream/web").ReadableStream), counter, createWriteStream(part, { flags: resumed ? "a" : "w" }), {
-        signal: options.signal,
-      });
+      await pipeline(Readable.fromWeb(response.body as import("node:stream/web").ReadableStream), counter, createWriteStream(part, { flags: resumed ? "a" : "w" }), { signal: options.signal });
     } catch (error) {
       if (options.signal?.aborted) throw createError("ABORTED", "the download was aborted (the partial file is kept for resuming)", error);
-      throw createError("DOWNLOAD_FAILED", `the download of ${url} broke off (${(error as Error).message}): run the same command again to resume`, error);
+      throw createError("DOWNLOAD_FAILED", `the download of ${name} broke off (${(error as Error).message}): run the same command again to resume`, error);
     }
   }
 
-  const size = statSync(part).size;
+  const size = existsSync(part) ? statSync(part).size : 0;
   if (total !== null && size !== total) {
-    throw createError("DOWNLOAD_FAILED", `the download of ${url} is incomplete (${size} of ${total} bytes): run the same command again to resume`);
+    if (size > total) unlinkSync(part);
+    throw createError("DOWNLOAD_FAILED", `the download of ${name} is incomplete (${size} of ${total} bytes): run the same command again to ${size > total ? "start over" : "resume"}`);
   }
-  if (/^[0-9a-f]{64}$/.test(expectedSha)) {
-    const actual = await sha256File(part);
-    if (actual !== expectedSha) {
+  if (sha256) {
+    const actual = sha256.digest("hex");
+    if (actual !== meta.etag) {
       unlinkSync(part);
-      throw createError("CHECKSUM_MISMATCH", `${reference} failed its checksum (expected sha256 ${expectedSha}, got ${actual}); the download was removed: try again`);
+      throw createError("CHECKSUM_MISMATCH", `${name} failed its checksum (expected sha256 ${meta.etag}, got ${actual}); the download was removed: try again`);
     }
   }
-  renameSync(part, target);
-  return target;
+  renameSync(part, blob);
+}
+
+/**
+ * Returns the path of `reference`'s file in the Hugging Face cache, downloading it (or resuming a partial
+ * download) first when the cache does not hold it for the reference's revision.
+ */
+export async function pull(reference: string | HubRef, options: PullOptions = {}): Promise<string> {
+  const ref = typeof reference === "string" ? parseHubRef(reference) : reference;
+  const name = typeof reference === "string" ? reference : formatHubRef(ref);
+  const cached = cachedFile(ref);
+  if (cached) return cached;
+
+  const meta = await fileMetadata(ref, name, options.signal);
+  const pointer = snapshotPath(ref, meta.commit);
+  if (!isFile(pointer)) {
+    const blob = blobPath(ref.owner, ref.repo, meta.etag);
+    if (!isFile(blob)) await downloadBlob(ref, meta, blob, name, options);
+    linkSnapshot(blob, pointer);
+  }
+  writeRef(ref.owner, ref.repo, ref.revision, meta.commit);
+  return pointer;
 }
