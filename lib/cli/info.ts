@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { StagebeamError } from "../errors.js";
 import { loadModel } from "../model.js";
-import { resolveModelPath } from "./resolve-model.js";
+import { resolveModelFiles } from "./resolve-model.js";
 import { terminal } from "./terminal.js";
 
 /** The chat template family, from markers real templates carry. */
@@ -24,12 +24,14 @@ export function registerInfo(program: Command, signal: AbortSignal): void {
   program
     .command("info")
     .description("describe a model (and whether a projector fits it)")
-    .argument("<model>", "model GGUF (a path or hf:OWNER/REPO/FILE.gguf)")
-    .option("--projector <path|hf:ref>", "a multimodal projector to check against the model")
+    .argument("<model>", "model GGUF: a path, hf:OWNER/REPO/FILE.gguf, hf:OWNER/REPO:QUANT or hf:OWNER/REPO")
+    .option("--projector <path|hf:ref>", "a multimodal projector to check against the model (default with hf:OWNER/REPO[:QUANT]: the repository's)")
     .option("--json", "print as JSON")
     .action(async (modelArg: string, o: { projector?: string; json?: boolean }) => {
       const term = terminal(o.json);
-      const model = await loadModel({ path: await resolveModelPath(modelArg, term, signal), gpuLayers: 0, signal, onProgress: (p) => term.bar("loading", p) });
+      const say = (line: string) => process.stderr.write(`${line}\n`);
+      const files = await resolveModelFiles(modelArg, o.projector, term, { wantProjector: true, say, signal });
+      const model = await loadModel({ path: files.model, gpuLayers: 0, signal, onProgress: (p) => term.bar("loading", p) });
       term.clear();
       try {
         const m = model.metadata;
@@ -47,13 +49,13 @@ export function registerInfo(program: Command, signal: AbortSignal): void {
           vocabularySize: m.vocabSize,
           chatTemplate: templateName(m.chatTemplate),
         };
-        if (o.projector) {
+        if (files.projector) {
           try {
-            const projector = await model.loadProjector(await resolveModelPath(o.projector, term, signal), { signal });
-            info.projector = { fits: true, ...projector.info, imageTokens: await projector.imageTokens(448, 448).catch(() => null) };
+            const projector = await model.loadProjector(files.projector, { signal });
+            info.projector = { file: projector.path, fits: true, ...projector.info, imageTokens: await projector.imageTokens(448, 448).catch(() => null) };
           } catch (error) {
             if (!(error instanceof StagebeamError) || !["PROJECTOR_MISMATCH", "INVALID_PROJECTOR", "PROJECTOR_LOAD_FAILED"].includes(error.code)) throw error;
-            info.projector = { fits: false, reason: error.message };
+            info.projector = { file: files.projector, fits: false, reason: error.message };
           }
         }
         if (o.json) {
@@ -72,7 +74,7 @@ export function registerInfo(program: Command, signal: AbortSignal): void {
           ["vocabulary", m.vocabSize],
           ["chat template", info.chatTemplate],
         ];
-        if (o.projector) {
+        if (files.projector) {
           const p = info.projector as { fits: boolean; reason?: string; vision?: boolean; audio?: boolean; mrope?: boolean };
           rows.push(["projector", p.fits ? `fits (vision: ${p.vision ? "yes" : "no"}, audio: ${p.audio ? "yes" : "no"}, M-RoPE: ${p.mrope ? "yes" : "no"})` : `does not fit: ${p.reason}`]);
         } else {

@@ -7,7 +7,7 @@ import { createError } from "../errors.js";
 import { STAGES } from "../reasoning/stages.js";
 import { chatTemplateArgument, missingChatTemplateMessage } from "./chat-template-option.js";
 import { liveView } from "./live-view.js";
-import { resolveModelPath } from "./resolve-model.js";
+import { bringsProjector, resolveModelFiles } from "./resolve-model.js";
 import { terminal } from "./terminal.js";
 import { nonNegativeInteger, numberIn, oneOf, positiveInteger, UsageError } from "./usage-error.js";
 
@@ -40,8 +40,8 @@ export function registerRun(program: Command, signal: AbortSignal): void {
     .command("run")
     .description("answer a question about an image, reasoning in stages")
     .argument("[question]", "the question (read from stdin when absent)")
-    .requiredOption("-m, --model <path|hf:ref>", "text model GGUF (a path or hf:OWNER/REPO/FILE.gguf)")
-    .option("--projector <path|hf:ref>", "the model's multimodal projector (mmproj GGUF)")
+    .requiredOption("-m, --model <path|hf:ref>", "text model GGUF: a path, hf:OWNER/REPO/FILE.gguf, hf:OWNER/REPO:QUANT or hf:OWNER/REPO")
+    .option("--projector <path|hf:ref>", "the model's multimodal projector (mmproj GGUF; default with hf:OWNER/REPO[:QUANT]: the repository's)")
     .option("--image <path>", "the image the question is about")
     .option("--strategy <name>", `search strategy: ${strategies.join(", ")}`, oneOf("--strategy", strategies), "stage-beam")
     .option("--width <n>", "candidates per step (default 2)", positiveInteger("--width"))
@@ -64,17 +64,19 @@ export function registerRun(program: Command, signal: AbortSignal): void {
 Examples:
   $ stagebeam run -m qwen2.5-vl-7b-q4_k_m.gguf --projector mmproj.gguf --image photo.jpg "How many apples?"
   $ echo "What is unusual here?" | stagebeam run -m model.gguf --projector mmproj.gguf --image photo.jpg
-  $ stagebeam run -m hf:OWNER/REPO/model.gguf --projector hf:OWNER/REPO/mmproj.gguf --image x.png --json "…"`,
+  $ stagebeam run -m hf:OWNER/REPO/model.gguf --projector hf:OWNER/REPO/mmproj.gguf --image x.png --json "…"
+  $ stagebeam run -m hf:ggml-org/gemma-3-4b-it-GGUF:Q4_K_M --image photo.jpg "What is unusual here?"   # projector picked from the repo`,
     )
     .action(async (questionArg: string | undefined, o: RunOptions) => {
       const question = questionArg ?? readQuestionFromStdin();
-      if (o.image && !o.projector) throw new UsageError("--image needs --projector (the model's mmproj GGUF)");
+      if (o.image && !o.projector && !bringsProjector(o.model)) throw new UsageError("--image needs --projector (the model's mmproj GGUF)");
       const term = terminal(o.quiet || o.json);
-      const modelPath = await resolveModelPath(o.model, term, signal);
-      const projectorPath = o.projector ? await resolveModelPath(o.projector, term, signal) : undefined;
+      const say = o.quiet ? undefined : (line: string) => process.stderr.write(`${line}\n`);
+      const files = await resolveModelFiles(o.model, o.projector, term, { wantProjector: Boolean(o.image), say, signal });
+      if (o.image && !files.projector) throw createError("NO_PROJECTOR", `${o.model} has no projector (mmproj GGUF) to read --image with: give one with --projector`);
       const model = await loadModel({
-        path: modelPath,
-        projector: projectorPath,
+        path: files.model,
+        projector: files.projector,
         gpuLayers: o.gpuLayers,
         signal,
         onProgress: (p) => term.bar("loading model", p),

@@ -1,11 +1,12 @@
 // The CLI end to end, through a child process, on the tiny fixtures.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { encodePng, rgbPattern } from "../fixtures/images.js";
 import { fixturesDir, repoRoot, tinyClip, tinyLlama } from "../fixtures/models.js";
+import { commitFor, startFakeHub, type FakeHub } from "../hub/hub-server.js";
 import { writeFileSync } from "node:fs";
 
 const cli = join(repoRoot, "dist", "cli", "main.js");
@@ -128,4 +129,91 @@ test("--help shows examples", () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("Example");
   }
+});
+
+// hf: references against the local stand-in for the Hub (in this process, so the CLI runs asynchronously),
+// into a Hugging Face cache of its own.
+describe("hf: references", () => {
+  let hub: FakeHub;
+  let hfEnv: NodeJS.ProcessEnv;
+  const commit = commitFor("test/tiny-vl-GGUF");
+  const run = (args: string[]) =>
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [cli, ...args], { env: hfEnv });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      child.stderr.on("data", (d) => (stderr += d));
+      const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+      child.on("exit", (status) => {
+        clearTimeout(timer);
+        resolve({ status, stdout, stderr });
+      });
+    });
+  const search = ["--force-structure", "grammar", "--max-stage-tokens", "8", "--judge", "logprob", "--threads", "1", "--strategy", "single"];
+
+  beforeAll(async () => {
+    hub = await startFakeHub([
+      {
+        owner: "test",
+        repo: "tiny-vl-GGUF",
+        commit,
+        files: {
+          "tiny-vl-Q4_K_M.gguf": readFileSync(tinyLlama()),
+          "tiny-vl-Q8_0.gguf": readFileSync(tinyLlama("tiny-llama-no-template", { chatTemplate: null })),
+          "mmproj-tiny-vl-f16.gguf": readFileSync(tinyClip()),
+        },
+      },
+      { owner: "test", repo: "text-GGUF", commit: commitFor("test/text-GGUF"), files: { "text-F32.gguf": readFileSync(tinyLlama()) } },
+    ]);
+    const home = mkdtempSync(join(tmpdir(), "stagebeam-cli-hf-"));
+    hfEnv = { ...env, HF_HOME: home, HF_HUB_CACHE: join(home, "hub"), STAGEBEAM_HF_ENDPOINT: hub.url, STAGEBEAM_LMSTUDIO_DIR: join(home, "none"), STAGEBEAM_OLLAMA_DIR: join(home, "none") };
+    delete hfEnv.HF_TOKEN;
+  });
+
+  afterAll(() => hub?.close());
+
+  test("run -m hf:OWNER/REPO --image takes the repository's projector and says which on stderr; the second run asks nothing", async () => {
+    const r = await run(["run", "-m", "hf:test/tiny-vl-GGUF", "--image", image, ...search, "--json", "What is in the image?"]);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).counts.imageEncodes).toBe(1);
+    expect(r.stderr).toContain("hf:test/tiny-vl-GGUF: model tiny-vl-Q4_K_M.gguf");
+    expect(r.stderr).toContain("hf:test/tiny-vl-GGUF: projector mmproj-tiny-vl-f16.gguf");
+    hub.requests = [];
+    const again = await run(["run", "-m", "hf:test/tiny-vl-GGUF", "--image", image, ...search, "--quiet", "What is in the image?"]);
+    expect(again.status).toBe(0);
+    expect(again.stderr).toBe("");
+    expect(hub.requests).toHaveLength(0);
+  }, 240_000);
+
+  test("info hf:OWNER/REPO:QUANT checks the repository's projector; an explicit --projector wins", async () => {
+    const r = await run(["info", "hf:test/tiny-vl-GGUF:q8_0", "--json"]);
+    expect(r.status).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.file).toBe(join(hfEnv.HF_HUB_CACHE!, "models--test--tiny-vl-GGUF", "snapshots", commit, "tiny-vl-Q8_0.gguf"));
+    expect(info.projector).toMatchObject({ fits: true, file: join(hfEnv.HF_HUB_CACHE!, "models--test--tiny-vl-GGUF", "snapshots", commit, "mmproj-tiny-vl-f16.gguf") });
+    expect(r.stderr).toContain("projector mmproj-tiny-vl-f16.gguf");
+    const other = tinyClip("tiny-clip-32", { textEmbeddingSize: 32 });
+    const explicit = await run(["info", "hf:test/tiny-vl-GGUF:Q8_0", "--projector", other, "--json"]);
+    expect(JSON.parse(explicit.stdout).projector).toMatchObject({ fits: false, file: other });
+    expect(explicit.stderr).not.toContain("mmproj-tiny-vl");
+  }, 120_000);
+
+  test("a repository without that quantization exits 1 naming its files; an image with no projector anywhere is NO_PROJECTOR", async () => {
+    const missing = await run(["info", "hf:test/tiny-vl-GGUF:Q2_K"]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain("MODEL_NOT_FOUND");
+    expect(missing.stderr).toContain("tiny-vl-Q8_0.gguf");
+    const noProjector = await run(["run", "-m", "hf:test/text-GGUF", "--image", image, ...search, "q"]);
+    expect(noProjector.status).toBe(1);
+    expect(noProjector.stderr).toContain("NO_PROJECTOR");
+    expect(noProjector.stderr).toContain("--projector");
+  }, 60_000);
+
+  test("pull prints the model's path, then its projector's", async () => {
+    const r = await run(["pull", "hf:test/tiny-vl-GGUF:Q8_0", "--quiet"]);
+    expect(r.status).toBe(0);
+    const snapshot = join(hfEnv.HF_HUB_CACHE!, "models--test--tiny-vl-GGUF", "snapshots", commit);
+    expect(r.stdout).toBe(`${join(snapshot, "tiny-vl-Q8_0.gguf")}\n${join(snapshot, "mmproj-tiny-vl-f16.gguf")}\n`);
+  }, 60_000);
 });
