@@ -8,6 +8,7 @@ import { AbortError, StagebeamError } from "../errors.js";
 import { registerConvert } from "./convert.js";
 import { registerDemo } from "./demo.js";
 import { registerInfo } from "./info.js";
+import { registerLs } from "./ls.js";
 import { registerPull } from "./pull.js";
 import { registerRun } from "./run.js";
 import { UsageError } from "./usage-error.js";
@@ -41,12 +42,15 @@ Examples:
   $ stagebeam run -m model.gguf --projector mmproj.gguf --image photo.jpg "What is unusual here?"
   $ stagebeam run -m model.gguf --projector mmproj.gguf --image photo.jpg --strategy stage-beam --width 4 --json "…"
   $ stagebeam info model.gguf --projector mmproj.gguf
+  $ stagebeam run -m hf:OWNER/REPO:Q4_K_M --image photo.jpg "…"   # the repo's Q4_K_M GGUF and its mmproj
   $ stagebeam pull hf:OWNER/REPO/FILE.gguf
+  $ stagebeam ls                                                # models already here (Hugging Face, LM Studio, Ollama)
   $ stagebeam convert ./Llama-3.2V-11B-cot --type q8_0          # Hugging Face mllama → model + projector GGUF`,
     );
   registerRun(program, controller.signal);
   registerInfo(program, controller.signal);
   registerPull(program, controller.signal);
+  registerLs(program);
   registerDemo(program, controller.signal);
   registerConvert(program, controller.signal);
   for (const command of program.commands) command.exitOverride();

@@ -132,8 +132,8 @@ test("--help shows examples", () => {
 });
 
 // hf: references against the local stand-in for the Hub (in this process, so the CLI runs asynchronously),
-// into a Hugging Face cache of its own.
-describe("hf: references", () => {
+// into a Hugging Face cache of its own; and `ls` over it.
+describe("hf: references and ls", () => {
   let hub: FakeHub;
   let hfEnv: NodeJS.ProcessEnv;
   const commit = commitFor("test/tiny-vl-GGUF");
@@ -215,5 +215,17 @@ describe("hf: references", () => {
     expect(r.status).toBe(0);
     const snapshot = join(hfEnv.HF_HUB_CACHE!, "models--test--tiny-vl-GGUF", "snapshots", commit);
     expect(r.stdout).toBe(`${join(snapshot, "tiny-vl-Q8_0.gguf")}\n${join(snapshot, "mmproj-tiny-vl-f16.gguf")}\n`);
+  }, 60_000);
+
+  test("ls lists the cache's models with architecture, quantization and projector; --json with paths", async () => {
+    await run(["pull", "hf:test/tiny-vl-GGUF:Q4_K_M", "--quiet"]);
+    const r = await run(["ls"]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^NAME\s+ARCHITECTURE\s+QUANT\s+SIZE\s+PROJECTOR\s+SOURCE\n/);
+    expect(r.stdout).toMatch(/hf:test\/tiny-vl-GGUF\/tiny-vl-Q4_K_M\.gguf\s+llama\s+F32\s+[\d.]+ [KM]iB\s+yes\s+huggingface/);
+    const listed = JSON.parse((await run(["ls", "--json"])).stdout);
+    const names = listed.map((m: { name: string }) => m.name);
+    expect(names.filter((n: string) => n.startsWith("hf:test/tiny-vl-GGUF/"))).toEqual(["hf:test/tiny-vl-GGUF/tiny-vl-Q4_K_M.gguf", "hf:test/tiny-vl-GGUF/tiny-vl-Q8_0.gguf"]);
+    expect(listed[names.indexOf("hf:test/tiny-vl-GGUF/tiny-vl-Q4_K_M.gguf")]).toMatchObject({ source: "huggingface", architecture: "llama", projector: expect.stringMatching(/mmproj-tiny-vl-f16\.gguf$/) });
   }, 60_000);
 });
