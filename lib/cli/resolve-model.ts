@@ -40,7 +40,8 @@ export async function resolveModelFiles(model: string, projector: string | undef
   const { signal, say } = options;
   let files: ModelFiles = { model };
   if (isHubRef(model)) {
-    const resolved = await resolveHubModel(model, { projector: options.wantProjector && !projector, signal, onProgress: progress(term) });
+    const onWait = (file: string, pid: number) => say?.(`${file}: waiting for another process (pid ${pid}) that is downloading it`);
+    const resolved = await resolveHubModel(model, { projector: options.wantProjector && !projector, signal, onProgress: progress(term), onWait });
     term.clear();
     if (resolved.picked) say?.(`${model}: model ${resolved.modelFile}`);
     if (resolved.projectorFile) say?.(`${model}: projector ${resolved.projectorFile} (--projector to use another)`);

@@ -54,6 +54,12 @@ export function blobPath(owner: string, repo: string, etag: string, root = hfCac
   return join(repoFolder(owner, repo, root), "blobs", etag);
 }
 
+/** The lock stagebeam holds while downloading a blob (download-lock.ts), in the cache's .locks folder. */
+export function downloadLockPath(owner: string, repo: string, etag: string, root = hfCacheDir()): string {
+  if (!BLOB_NAME.test(etag)) throw createError("INVALID_ARGUMENT", `"${etag}" is not a blob hash`);
+  return inside(root, ".locks", `models--${owner}--${repo}`, `${etag}.stagebeam.lock`);
+}
+
 /** The commit a revision stands for: itself when it is a commit hash, else what refs/<revision> says. */
 export function commitOf(owner: string, repo: string, revision: string, root = hfCacheDir()): string | null {
   if (COMMIT_HASH.test(revision)) return revision;

@@ -5,7 +5,8 @@
 //    only (the Hub answers LFS files with a redirect to its CDN, and that answer carries the metadata): the commit
 //    (X-Repo-Commit), the blob's name (X-Linked-Etag, else ETag: the SHA-256 of LFS files) and size
 //    (X-Linked-Size, else Content-Length);
-// 3. the bytes go to blobs/<etag>.incomplete, resumed with a Range request when a partial file is there,
+// 3. holding a lock on the blob (download-lock.ts: one download of it at a time, across processes),
+//    the bytes go to blobs/<etag>.incomplete, resumed with a Range request when a partial file is there,
 //    then checked (size, and SHA-256 when the etag is one), renamed to blobs/<etag>, linked from
 //    snapshots/<commit>/<path>, and refs/<revision> records the commit.
 // A failed or interrupted download leaves only the .incomplete file, which nothing takes for the file.
@@ -16,12 +17,15 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createError } from "../errors.js";
 import { hubHeaders, resolveUrl } from "./endpoint.js";
-import { BLOB_NAME, COMMIT_HASH, blobPath, cachedFile, hfCacheDir, linkSnapshot, snapshotPath, writeRef } from "./hf-cache.js";
+import { withDownloadLock } from "./download-lock.js";
+import { BLOB_NAME, COMMIT_HASH, blobPath, cachedFile, downloadLockPath, hfCacheDir, linkSnapshot, snapshotPath, writeRef } from "./hf-cache.js";
 import { formatHubRef, parseHubRef, type HubRef } from "./reference.js";
 
 export interface PullOptions {
   signal?: AbortSignal;
   onProgress?: (received: number, total: number | null) => void;
+  /** Called once when another process is downloading the same file and this one waits for it. */
+  onWait?: (pid: number) => void;
 }
 
 /** What the Hub says about one file at one revision. */
@@ -164,7 +168,12 @@ export async function pull(reference: string | HubRef, options: PullOptions = {}
   const pointer = snapshotPath(ref, meta.commit);
   if (!isFile(pointer)) {
     const blob = blobPath(ref.owner, ref.repo, meta.etag);
-    if (!isFile(blob)) await downloadBlob(ref, meta, blob, name, options);
+    if (!isFile(blob)) {
+      // Another process may be downloading it: wait, then use its blob rather than download it again.
+      await withDownloadLock(downloadLockPath(ref.owner, ref.repo, meta.etag), async () => {
+        if (!isFile(blob)) await downloadBlob(ref, meta, blob, name, options);
+      }, { signal: options.signal, onWait: options.onWait });
+    }
     linkSnapshot(blob, pointer);
   }
   writeRef(ref.owner, ref.repo, ref.revision, meta.commit);

@@ -23,12 +23,18 @@ export interface ResolveOptions {
   projector?: boolean;
   signal?: AbortSignal;
   onProgress?: (file: string, received: number, total: number | null) => void;
+  /** Another process is downloading `file`; this one waits for it. */
+  onWait?: (file: string, pid: number) => void;
 }
 
 export async function resolveHubModel(reference: string, options: ResolveOptions = {}): Promise<ResolvedHubModel> {
   const parsed = parseHubReference(reference);
   const download = (ref: HubRef) =>
-    pull(ref, { signal: options.signal, onProgress: options.onProgress && ((received, total) => options.onProgress!(ref.path, received, total)) });
+    pull(ref, {
+      signal: options.signal,
+      onProgress: options.onProgress && ((received, total) => options.onProgress!(ref.path, received, total)),
+      onWait: options.onWait && ((pid) => options.onWait!(ref.path, pid)),
+    });
   if (parsed.kind === "file") {
     const { kind: _, ...ref } = parsed;
     return { model: await download(ref), modelFile: ref.path, picked: false };

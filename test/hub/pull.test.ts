@@ -1,10 +1,11 @@
 // pull() against a local server that answers as the Hub does (no network here), into a Hugging Face cache
 // folder laid out as huggingface_hub lays it out.
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, expect, test } from "vitest";
-import { snapshotPath } from "../../lib/hub/hf-cache.js";
+import { spawnSync } from "node:child_process";
+import { downloadLockPath, snapshotPath } from "../../lib/hub/hf-cache.js";
 import { pull } from "../../lib/hub/pull.js";
 import { parseHubRef } from "../../lib/hub/reference.js";
 import { populateHfCache } from "./fake-hf-cache.js";
@@ -167,3 +168,27 @@ test("an aborted download keeps its partial file", async () => {
   expect(existsSync(join(folder(), "blobs", `${sha256(body)}.incomplete`))).toBe(true);
   expect(existsSync(join(folder(), "snapshots", repo.commit, "dir", "model.gguf"))).toBe(false);
 });
+
+test("a download another live process holds the lock for is waited for, then its blob used; a dead holder's lock is taken over", async () => {
+  const lock = downloadLockPath("owner", "repo", sha256(body));
+  mkdirSync(join(lock, ".."), { recursive: true });
+  writeFileSync(lock, String(process.pid)); // "another process", alive
+  const waited: number[] = [];
+  const pending = pull("hf:owner/repo/dir/model.gguf", { onWait: (pid) => waited.push(pid) });
+  await new Promise((r) => setTimeout(r, 500));
+  expect(waited).toEqual([process.pid]);
+  expect(hub.requests.map((r) => r.method)).toEqual(["HEAD"]); // nothing downloaded while it waits
+  mkdirSync(join(folder(), "blobs"), { recursive: true });
+  writeFileSync(join(folder(), "blobs", sha256(body)), body); // the other process finishes
+  rmSync(lock);
+  expect(readFileSync(await pending).equals(body)).toBe(true);
+  expect(hub.requests.map((r) => r.method)).toEqual(["HEAD"]); // its blob, not a second download
+  expect(existsSync(lock)).toBe(false);
+
+  rmSync(folder(), { recursive: true });
+  const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout;
+  mkdirSync(join(lock, ".."), { recursive: true });
+  writeFileSync(lock, dead);
+  expect(readFileSync(await pull("hf:owner/repo/dir/model.gguf")).equals(body)).toBe(true);
+  expect(existsSync(lock)).toBe(false);
+}, 20_000);
