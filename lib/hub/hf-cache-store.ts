@@ -24,7 +24,12 @@ function refsByCommit(refs: string, prefix = ""): Map<string, string> {
       for (const [commit, revision] of refsByCommit(refs, name)) if (!found.has(commit)) found.set(commit, revision);
       continue;
     }
-    const commit = readFileSync(path, "utf8").trim();
+    let commit = "";
+    try {
+      commit = readFileSync(path, "utf8").trim();
+    } catch {
+      continue; // unreadable: the snapshot is still listed, by its commit
+    }
     if (COMMIT_HASH.test(commit) && (!found.has(commit) || name === "main")) found.set(commit, name);
   }
   return found;
