@@ -32,10 +32,6 @@ export function bringsProjector(model: string): boolean {
   }
 }
 
-export async function resolveModelPath(value: string, term: Terminal, signal?: AbortSignal): Promise<string> {
-  return (await resolveModelFiles(value, undefined, term, { signal })).model;
-}
-
 export async function resolveModelFiles(model: string, projector: string | undefined, term: Terminal, options: ResolveModelOptions = {}): Promise<ModelFiles> {
   const { signal, say } = options;
   let files: ModelFiles = { model };
