@@ -1,0 +1,210 @@
+// The handler on web-standard Requests, in process, on the tiny fixtures: routes, errors, plain and
+// staged completions, streaming, the queue bound.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { loadModel, type Context, type Model } from "../../lib/index.js";
+import { createServerHandler, type ServerHandler } from "../../lib/server/handler.js";
+import { encodePng, rgbPattern } from "../fixtures/images.js";
+import { fixturesDir, tinyClip, tinyLlama } from "../fixtures/models.js";
+import { joined, readSse } from "./sse.js";
+
+let model: Model;
+let context: Context;
+let handler: ServerHandler;
+const mediaDir = join(fixturesDir, "server-media");
+const png = encodePng(56, 56, rgbPattern(56, 56, 5));
+const dataUri = `data:image/png;base64,${png.toString("base64")}`;
+
+const post = (body: unknown, h: ServerHandler = handler, headers: Record<string, string> = {}) =>
+  h(new Request("http://localhost/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) }));
+const get = (path: string, h: ServerHandler = handler) => h(new Request(`http://localhost${path}`));
+const hi = [{ role: "user", content: "Hello there" }];
+const staged = { reasoning_effort: "low", stagebeam: { forceStructure: "prefill", maxStageTokens: 4 } };
+
+beforeAll(async () => {
+  mkdirSync(mediaDir, { recursive: true });
+  writeFileSync(join(mediaDir, "photo.png"), png);
+  model = await loadModel({ path: tinyLlama(), projector: tinyClip() });
+  context = await model.createContext({ contextSize: 1024, sequences: 16, threads: 1, prefixCache: { sequences: 2 } });
+  handler = createServerHandler({ model, context, mediaPath: mediaDir });
+});
+
+afterAll(async () => {
+  await model?.dispose();
+});
+
+describe("routes", () => {
+  test("/health, /v1/models, /v1/models/ID, /metrics", async () => {
+    expect(await (await get("/health")).json()).toEqual({ status: "ok" });
+    const models = await (await get("/v1/models")).json();
+    expect(models).toEqual({ object: "list", data: [{ id: "tiny-llama.gguf", object: "model", created: 0, owned_by: "stagebeam" }] });
+    expect((await get("/v1/models/tiny-llama.gguf")).status).toBe(200);
+    const metrics = await (await get("/metrics")).text();
+    expect(metrics).toContain('stagebeam_requests_total{route="/health",status="200"} 1');
+    expect(metrics).toMatch(/^stagebeam_kv_cells_used \d+$/m);
+  });
+
+  test("unknown routes and models are 404, a wrong method 405, all in OpenAI's error shape", async () => {
+    const missing = await get("/v1/completions");
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: { type: "not_found_error", code: "not_found" } });
+    expect((await get("/v1/models/gpt-4")).status).toBe(404);
+    const model404 = await post({ model: "gpt-4", messages: hi });
+    expect(model404.status).toBe(404);
+    expect((await model404.json()).error.code).toBe("model_not_found");
+    const wrong = await get("/v1/chat/completions");
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get("allow")).toBe("POST");
+  });
+
+  test("with an API key: 401 without the right bearer token, /health open", async () => {
+    const locked = createServerHandler({ model, context, apiKey: "sesame" });
+    const refused = await post({ messages: hi, max_tokens: 1 }, locked);
+    expect(refused.status).toBe(401);
+    expect((await refused.json()).error).toMatchObject({ type: "authentication_error", code: "invalid_api_key" });
+    expect((await post({ messages: hi, max_tokens: 1 }, locked, { authorization: "Bearer wrong" })).status).toBe(401);
+    expect((await get("/metrics", locked)).status).toBe(401);
+    expect((await get("/health", locked)).status).toBe(200);
+    expect((await post({ messages: hi, max_tokens: 1 }, locked, { authorization: "Bearer sesame" })).status).toBe(200);
+  });
+});
+
+describe("request errors", () => {
+  test("invalid JSON and invalid fields are 400", async () => {
+    const r = await handler(new Request("http://localhost/v1/chat/completions", { method: "POST", body: "{not json" }));
+    expect(r.status).toBe(400);
+    expect((await r.json()).error.code).toBe("invalid_json");
+    const field = await post({ messages: hi, temperature: 9 });
+    expect(field.status).toBe(400);
+    expect((await field.json()).error.message).toContain("temperature");
+  });
+
+  test("a body over the bound is 413", async () => {
+    const small = createServerHandler({ model, context, maxBodyBytes: 1000 });
+    const r = await post({ messages: [{ role: "user", content: "x".repeat(2000) }] }, small);
+    expect(r.status).toBe(413);
+    expect((await r.json()).error.code).toBe("request_too_large");
+  });
+
+  test("image URLs: remote refused, file:// only inside the media path, a broken image 400", async () => {
+    const image = (url: string) => post({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url } }, { type: "text", text: "What?" }] }], max_tokens: 1 });
+    expect((await image("https://example.com/cat.png")).status).toBe(400);
+    expect((await image(pathToFileURL(join(fixturesDir, "cli.png")).href)).status).toBe(403);
+    expect((await image(pathToFileURL(join(mediaDir, "..", "cli.png")).href)).status).toBe(403);
+    expect((await image(pathToFileURL(join(mediaDir, "none.png")).href)).status).toBe(400);
+    expect((await image(pathToFileURL(join(mediaDir, "photo.png")).href)).status).toBe(200);
+    const broken = await image(`data:image/png;base64,${png.subarray(0, 40).toString("base64")}`);
+    expect(broken.status).toBe(400);
+    expect((await broken.json()).error.code).toBe("invalid_image");
+    const webp = await image(`data:image/webp;base64,${Buffer.from("RIFF\0\0\0\0WEBPVP8 ").toString("base64")}`);
+    expect((await webp.json()).error.code).toBe("unsupported_image");
+  });
+
+  test("a prompt past the context is 400 context_length_exceeded", async () => {
+    const small = await model.createContext({ contextSize: 256, sequences: 4, threads: 1 });
+    const r = await post({ messages: [{ role: "user", content: "word ".repeat(small.contextSize + 10) }] }, createServerHandler({ model, context: small }));
+    expect(r.status).toBe(400);
+    expect((await r.json()).error.code).toBe("context_length_exceeded");
+    await small.dispose();
+  });
+});
+
+describe("plain chat completions", () => {
+  test("usage counts the prompt's tokens and the generated ones", async () => {
+    const r = await post({ messages: hi, max_tokens: 6, temperature: 0 });
+    expect(r.status).toBe(200);
+    const body = await r.json();
+    expect(body).toMatchObject({ object: "chat.completion", model: "tiny-llama.gguf", choices: [{ index: 0, finish_reason: "length", message: { role: "assistant" } }] });
+    expect(body.choices[0].message.reasoning_content).toBeUndefined();
+    const prompt = model.tokenize(model.applyChatTemplate(hi), { parseSpecial: true });
+    expect(body.usage).toEqual({ prompt_tokens: prompt.length, completion_tokens: 6, total_tokens: prompt.length + 6 });
+  });
+
+  test("streaming sends what the plain response holds, framed as OpenAI frames it", async () => {
+    const whole = await (await post({ messages: hi, max_tokens: 12, temperature: 0 })).json();
+    const r = await post({ messages: hi, max_tokens: 12, temperature: 0, stream: true, stream_options: { include_usage: true } });
+    expect(r.headers.get("content-type")).toContain("text/event-stream");
+    const { chunks, done } = await readSse(r);
+    expect(done).toBe(true);
+    expect(chunks[0].choices[0].delta).toEqual({ role: "assistant", content: "" });
+    for (const c of chunks) expect(c).toMatchObject({ object: "chat.completion.chunk", id: chunks[0].id });
+    const last = chunks.at(-1);
+    expect(last.choices).toEqual([]);
+    expect(last.usage).toEqual(whole.usage);
+    expect(chunks.at(-2).choices[0].finish_reason).toBe("length");
+    expect(joined(chunks).content).toBe(whole.choices[0].message.content);
+  });
+
+  test("a stop string ends the text before it, streamed or not", async () => {
+    const text: string = (await (await post({ messages: hi, max_tokens: 16, temperature: 0 })).json()).choices[0].message.content;
+    const stop = text.slice(10, 13);
+    const cut = text.slice(0, text.indexOf(stop));
+    const whole = await (await post({ messages: hi, max_tokens: 16, temperature: 0, stop })).json();
+    expect(whole.choices[0]).toMatchObject({ finish_reason: "stop", message: { content: cut } });
+    const { chunks } = await readSse(await post({ messages: hi, max_tokens: 16, temperature: 0, stop: [stop], stream: true }));
+    expect(joined(chunks).content).toBe(cut);
+  });
+
+  test("an image as a data: URI is encoded once, then found in the prefix cache", async () => {
+    const before = context.stats.imageEncodes;
+    const other = `data:image/png;base64,${encodePng(48, 40, rgbPattern(48, 40, 6)).toString("base64")}`;
+    const messages = [{ role: "user", content: [{ type: "image_url", image_url: { url: other } }, { type: "text", text: "What is in the image?" }] }];
+    const a = await (await post({ messages, max_tokens: 4, temperature: 0 })).json();
+    const b = await (await post({ messages, max_tokens: 4, temperature: 0 })).json();
+    expect(a.choices[0].message.content).toBe(b.choices[0].message.content);
+    expect(context.stats.imageEncodes - before).toBe(1);
+    expect(a.usage.prompt_tokens).toBeGreaterThan(model.tokenize("What is in the image?").length + 10);
+  });
+});
+
+describe("staged reasoning", () => {
+  test("SUMMARY, CAPTION and REASONING are the reasoning, the CONCLUSION the content; streamed the same", async () => {
+    const messages = [{ role: "user", content: [{ type: "image_url", image_url: { url: dataUri } }, { type: "text", text: "What is it?" }] }];
+    const r = await post({ messages, seed: 1, ...staged });
+    expect(r.status).toBe(200);
+    const body = await r.json();
+    const message = body.choices[0].message;
+    expect(message.reasoning_content).toMatch(/^<SUMMARY> .* <\/SUMMARY>\n\n<CAPTION> .* <\/CAPTION>\n\n<REASONING> .* <\/REASONING>$/s);
+    expect(message.reasoning).toBe(message.reasoning_content);
+    expect(message.content.length).toBeGreaterThan(0);
+    expect(message.content).not.toContain("<");
+    expect(body.usage.completion_tokens).toBeGreaterThanOrEqual(4);
+
+    const { chunks, done } = await readSse(await post({ messages, seed: 1, stream: true, ...staged }));
+    expect(done).toBe(true);
+    const reasoningChunks = chunks.filter((c) => c.choices[0]?.delta.reasoning_content !== undefined);
+    expect(reasoningChunks.length).toBe(3); // a stage at a time
+    expect(joined(chunks)).toEqual({ content: message.content, reasoning: message.reasoning_content });
+  });
+
+  test("a search wider than the context can hold is 400, at once", async () => {
+    const r = await post({ messages: hi, stagebeam: { width: 16, forceStructure: "prefill", maxStageTokens: 2 } });
+    expect(r.status).toBe(400);
+    expect((await r.json()).error.code).toBe("width_too_large");
+  });
+});
+
+describe("queue and cancellation", () => {
+  test("past maxQueue a request is 429 with Retry-After; cancelling a stream frees its cells", async () => {
+    const one = createServerHandler({ model, context, parallel: 1, maxQueue: 0 });
+    // The same prompt once first: the prefix cache holds it from then on, so the cells it keeps do not change.
+    expect((await post({ messages: hi, max_tokens: 1 }, one)).status).toBe(200);
+    const cellsBefore = context.usedCells;
+    const stream = await post({ messages: hi, max_tokens: 800, temperature: 0, stream: true }, one);
+    const reader = stream.body!.getReader();
+    await reader.read();
+    const refused = await post({ messages: hi, max_tokens: 1 }, one);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("retry-after")).toBe("1");
+    expect((await refused.json()).error).toMatchObject({ type: "rate_limit_error", code: "queue_full" });
+    await reader.read();
+    expect(context.usedCells).toBeGreaterThan(cellsBefore);
+    await reader.cancel();
+    await expect.poll(async () => (await (await get("/metrics", one)).text()).match(/^stagebeam_requests_running (\d+)$/m)![1]).toBe("0");
+    await expect.poll(() => context.usedCells).toBe(cellsBefore);
+    expect(await (await get("/metrics", one)).text()).toContain('route="/v1/chat/completions",status="499"');
+    expect((await post({ messages: hi, max_tokens: 1 }, one)).status).toBe(200);
+  });
+});
