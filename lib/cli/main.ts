@@ -11,6 +11,7 @@ import { registerInfo } from "./info.js";
 import { registerLs } from "./ls.js";
 import { registerPull } from "./pull.js";
 import { registerRun } from "./run.js";
+import { registerServe } from "./serve.js";
 import { UsageError } from "./usage-error.js";
 
 const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), "..", "..", "package.json"), "utf8")) as { version: string };
@@ -44,10 +45,12 @@ Examples:
   $ stagebeam info model.gguf --projector mmproj.gguf
   $ stagebeam run -m hf:OWNER/REPO:Q4_K_M --image photo.jpg "…"   # the repo's Q4_K_M GGUF and its mmproj
   $ stagebeam pull hf:OWNER/REPO/FILE.gguf
+  $ stagebeam serve -m model.gguf --projector mmproj.gguf --port 8080   # OpenAI-compatible API
   $ stagebeam ls                                                # models already here (Hugging Face, LM Studio, Ollama)
   $ stagebeam convert ./Llama-3.2V-11B-cot --type q8_0          # Hugging Face mllama → model + projector GGUF`,
     );
   registerRun(program, controller.signal);
+  registerServe(program, controller.signal);
   registerInfo(program, controller.signal);
   registerPull(program, controller.signal);
   registerLs(program);

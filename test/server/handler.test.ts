@@ -6,9 +6,13 @@ import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadModel, type Context, type Model } from "../../lib/index.js";
 import { createServerHandler, type ServerHandler } from "../../lib/server/handler.js";
+import { loadingResponse } from "../../lib/server/loading-response.js";
 import { encodePng, rgbPattern } from "../fixtures/images.js";
 import { fixturesDir, tinyClip, tinyLlama } from "../fixtures/models.js";
 import { joined, readSse } from "./sse.js";
+
+/** A response body as JSON, untyped: the tests check its shape. */
+const json = (r: Response): Promise<any> => r.json();
 
 let model: Model;
 let context: Context;
@@ -37,8 +41,8 @@ afterAll(async () => {
 
 describe("routes", () => {
   test("/health, /v1/models, /v1/models/ID, /metrics", async () => {
-    expect(await (await get("/health")).json()).toEqual({ status: "ok" });
-    const models = await (await get("/v1/models")).json();
+    expect(await json(await get("/health"))).toEqual({ status: "ok" });
+    const models = await json(await get("/v1/models"));
     expect(models).toEqual({ object: "list", data: [{ id: "tiny-llama.gguf", object: "model", created: 0, owned_by: "stagebeam" }] });
     expect((await get("/v1/models/tiny-llama.gguf")).status).toBe(200);
     const metrics = await (await get("/metrics")).text();
@@ -46,14 +50,21 @@ describe("routes", () => {
     expect(metrics).toMatch(/^stagebeam_kv_cells_used \d+$/m);
   });
 
+  test("while the model loads, every route is 503 with Retry-After", async () => {
+    const r = loadingResponse();
+    expect(r.status).toBe(503);
+    expect(r.headers.get("retry-after")).toBe("1");
+    expect((await json(r)).error.code).toBe("model_loading");
+  });
+
   test("unknown routes and models are 404, a wrong method 405, all in OpenAI's error shape", async () => {
     const missing = await get("/v1/completions");
     expect(missing.status).toBe(404);
-    expect(await missing.json()).toMatchObject({ error: { type: "not_found_error", code: "not_found" } });
+    expect(await json(missing)).toMatchObject({ error: { type: "not_found_error", code: "not_found" } });
     expect((await get("/v1/models/gpt-4")).status).toBe(404);
     const model404 = await post({ model: "gpt-4", messages: hi });
     expect(model404.status).toBe(404);
-    expect((await model404.json()).error.code).toBe("model_not_found");
+    expect((await json(model404)).error.code).toBe("model_not_found");
     const wrong = await get("/v1/chat/completions");
     expect(wrong.status).toBe(405);
     expect(wrong.headers.get("allow")).toBe("POST");
@@ -63,7 +74,7 @@ describe("routes", () => {
     const locked = createServerHandler({ model, context, apiKey: "sesame" });
     const refused = await post({ messages: hi, max_tokens: 1 }, locked);
     expect(refused.status).toBe(401);
-    expect((await refused.json()).error).toMatchObject({ type: "authentication_error", code: "invalid_api_key" });
+    expect((await json(refused)).error).toMatchObject({ type: "authentication_error", code: "invalid_api_key" });
     expect((await post({ messages: hi, max_tokens: 1 }, locked, { authorization: "Bearer wrong" })).status).toBe(401);
     expect((await get("/metrics", locked)).status).toBe(401);
     expect((await get("/health", locked)).status).toBe(200);
@@ -75,17 +86,17 @@ describe("request errors", () => {
   test("invalid JSON and invalid fields are 400", async () => {
     const r = await handler(new Request("http://localhost/v1/chat/completions", { method: "POST", body: "{not json" }));
     expect(r.status).toBe(400);
-    expect((await r.json()).error.code).toBe("invalid_json");
+    expect((await json(r)).error.code).toBe("invalid_json");
     const field = await post({ messages: hi, temperature: 9 });
     expect(field.status).toBe(400);
-    expect((await field.json()).error.message).toContain("temperature");
+    expect((await json(field)).error.message).toContain("temperature");
   });
 
   test("a body over the bound is 413", async () => {
     const small = createServerHandler({ model, context, maxBodyBytes: 1000 });
     const r = await post({ messages: [{ role: "user", content: "x".repeat(2000) }] }, small);
     expect(r.status).toBe(413);
-    expect((await r.json()).error.code).toBe("request_too_large");
+    expect((await json(r)).error.code).toBe("request_too_large");
   });
 
   test("image URLs: remote refused, file:// only inside the media path, a broken image 400", async () => {
@@ -97,16 +108,16 @@ describe("request errors", () => {
     expect((await image(pathToFileURL(join(mediaDir, "photo.png")).href)).status).toBe(200);
     const broken = await image(`data:image/png;base64,${png.subarray(0, 40).toString("base64")}`);
     expect(broken.status).toBe(400);
-    expect((await broken.json()).error.code).toBe("invalid_image");
+    expect((await json(broken)).error.code).toBe("invalid_image");
     const webp = await image(`data:image/webp;base64,${Buffer.from("RIFF\0\0\0\0WEBPVP8 ").toString("base64")}`);
-    expect((await webp.json()).error.code).toBe("unsupported_image");
+    expect((await json(webp)).error.code).toBe("unsupported_image");
   });
 
   test("a prompt past the context is 400 context_length_exceeded", async () => {
     const small = await model.createContext({ contextSize: 256, sequences: 4, threads: 1 });
     const r = await post({ messages: [{ role: "user", content: "word ".repeat(small.contextSize + 10) }] }, createServerHandler({ model, context: small }));
     expect(r.status).toBe(400);
-    expect((await r.json()).error.code).toBe("context_length_exceeded");
+    expect((await json(r)).error.code).toBe("context_length_exceeded");
     await small.dispose();
   });
 });
@@ -115,7 +126,7 @@ describe("plain chat completions", () => {
   test("usage counts the prompt's tokens and the generated ones", async () => {
     const r = await post({ messages: hi, max_tokens: 6, temperature: 0 });
     expect(r.status).toBe(200);
-    const body = await r.json();
+    const body = await json(r);
     expect(body).toMatchObject({ object: "chat.completion", model: "tiny-llama.gguf", choices: [{ index: 0, finish_reason: "length", message: { role: "assistant" } }] });
     expect(body.choices[0].message.reasoning_content).toBeUndefined();
     const prompt = model.tokenize(model.applyChatTemplate(hi), { parseSpecial: true });
@@ -123,7 +134,7 @@ describe("plain chat completions", () => {
   });
 
   test("streaming sends what the plain response holds, framed as OpenAI frames it", async () => {
-    const whole = await (await post({ messages: hi, max_tokens: 12, temperature: 0 })).json();
+    const whole = await json(await post({ messages: hi, max_tokens: 12, temperature: 0 }));
     const r = await post({ messages: hi, max_tokens: 12, temperature: 0, stream: true, stream_options: { include_usage: true } });
     expect(r.headers.get("content-type")).toContain("text/event-stream");
     const { chunks, done } = await readSse(r);
@@ -138,10 +149,10 @@ describe("plain chat completions", () => {
   });
 
   test("a stop string ends the text before it, streamed or not", async () => {
-    const text: string = (await (await post({ messages: hi, max_tokens: 16, temperature: 0 })).json()).choices[0].message.content;
+    const text: string = (await json(await post({ messages: hi, max_tokens: 16, temperature: 0 }))).choices[0].message.content;
     const stop = text.slice(10, 13);
     const cut = text.slice(0, text.indexOf(stop));
-    const whole = await (await post({ messages: hi, max_tokens: 16, temperature: 0, stop })).json();
+    const whole = await json(await post({ messages: hi, max_tokens: 16, temperature: 0, stop }));
     expect(whole.choices[0]).toMatchObject({ finish_reason: "stop", message: { content: cut } });
     const { chunks } = await readSse(await post({ messages: hi, max_tokens: 16, temperature: 0, stop: [stop], stream: true }));
     expect(joined(chunks).content).toBe(cut);
@@ -151,8 +162,8 @@ describe("plain chat completions", () => {
     const before = context.stats.imageEncodes;
     const other = `data:image/png;base64,${encodePng(48, 40, rgbPattern(48, 40, 6)).toString("base64")}`;
     const messages = [{ role: "user", content: [{ type: "image_url", image_url: { url: other } }, { type: "text", text: "What is in the image?" }] }];
-    const a = await (await post({ messages, max_tokens: 4, temperature: 0 })).json();
-    const b = await (await post({ messages, max_tokens: 4, temperature: 0 })).json();
+    const a = await json(await post({ messages, max_tokens: 4, temperature: 0 }));
+    const b = await json(await post({ messages, max_tokens: 4, temperature: 0 }));
     expect(a.choices[0].message.content).toBe(b.choices[0].message.content);
     expect(context.stats.imageEncodes - before).toBe(1);
     expect(a.usage.prompt_tokens).toBeGreaterThan(model.tokenize("What is in the image?").length + 10);
@@ -164,7 +175,7 @@ describe("staged reasoning", () => {
     const messages = [{ role: "user", content: [{ type: "image_url", image_url: { url: dataUri } }, { type: "text", text: "What is it?" }] }];
     const r = await post({ messages, seed: 1, ...staged });
     expect(r.status).toBe(200);
-    const body = await r.json();
+    const body = await json(r);
     const message = body.choices[0].message;
     expect(message.reasoning_content).toMatch(/^<SUMMARY> .* <\/SUMMARY>\n\n<CAPTION> .* <\/CAPTION>\n\n<REASONING> .* <\/REASONING>$/s);
     expect(message.reasoning).toBe(message.reasoning_content);
@@ -182,7 +193,7 @@ describe("staged reasoning", () => {
   test("a search wider than the context can hold is 400, at once", async () => {
     const r = await post({ messages: hi, stagebeam: { width: 16, forceStructure: "prefill", maxStageTokens: 2 } });
     expect(r.status).toBe(400);
-    expect((await r.json()).error.code).toBe("width_too_large");
+    expect((await json(r)).error.code).toBe("width_too_large");
   });
 });
 
@@ -198,7 +209,7 @@ describe("queue and cancellation", () => {
     const refused = await post({ messages: hi, max_tokens: 1 }, one);
     expect(refused.status).toBe(429);
     expect(refused.headers.get("retry-after")).toBe("1");
-    expect((await refused.json()).error).toMatchObject({ type: "rate_limit_error", code: "queue_full" });
+    expect((await json(refused)).error).toMatchObject({ type: "rate_limit_error", code: "queue_full" });
     await reader.read();
     expect(context.usedCells).toBeGreaterThan(cellsBefore);
     await reader.cancel();
