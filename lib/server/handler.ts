@@ -82,7 +82,12 @@ export function createServerHandler(options: ServerHandlerOptions): ServerHandle
     try {
       const ctx = await sharedContext();
       const input = { model, context: ctx, request: chat, template: options.chatTemplate, signal };
-      const completion = chat.staged ? stagedCompletion({ ...input, settings: chat.staged, image: images[0] }) : plainCompletion({ ...input, images });
+      const run = chat.staged ? stagedCompletion({ ...input, settings: chat.staged, image: images[0] }) : plainCompletion({ ...input, images });
+      // Work aborted because the server stops is said as that, not as a client that went away.
+      const completion: Completion = (emit) =>
+        run(emit).catch((error: unknown) => {
+          throw options.signal?.aborted ? new HttpError(503, "server_error", "shutting_down", "the server is shutting down: retry shortly") : error;
+        });
       const meta = completionMeta(modelName);
       const finished = (outcome: CompletionOutcome) => {
         metrics.promptTokens += outcome.promptTokens;

@@ -198,6 +198,37 @@ describe("staged reasoning", () => {
 });
 
 describe("queue and cancellation", () => {
+  test("a server that stops mid-stream ends the stream with an error frame", async () => {
+    const stopping = new AbortController();
+    const h = createServerHandler({ model, context, signal: stopping.signal });
+    const r = await post({ messages: hi, max_tokens: 800, temperature: 0, stream: true }, h);
+    const reader = r.body!.getReader();
+    await reader.read();
+    stopping.abort();
+    let rest = "";
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) rest += new TextDecoder().decode(chunk.value);
+    const frames = rest.trim().split("\n\n");
+    expect(frames.at(-1)).toMatch(/^data: \{"error":/);
+    expect(JSON.parse(frames.at(-1)!.slice(6)).error).toMatchObject({ type: "server_error", code: "shutting_down" });
+    expect(rest).not.toContain("[DONE]");
+  });
+
+  test("requests that together need more KV cells than the context has wait for each other, none fails", async () => {
+    const small = await model.createContext({ contextSize: 256, sequences: 8, threads: 1 });
+    const h = createServerHandler({ model, context: small });
+    const responses = await Promise.all(
+      [0, 1, 2, 3, 4].map(async (i) => json(await post({ messages: [{ role: "user", content: `Request ${i}` }], max_tokens: 120, temperature: 0, seed: i }, h))),
+    );
+    // 5 × (prompt + 120) cells do not fit in 256: they wait, give cells back and resume, and each gets all 120.
+    for (const body of responses) {
+      expect(body.error).toBeUndefined();
+      expect(body.choices[0].finish_reason).toBe("length");
+      expect(body.usage.completion_tokens).toBe(120);
+    }
+    expect(small.usedCells).toBe(0);
+    await small.dispose();
+  });
+
   test("past maxQueue a request is 429 with Retry-After; cancelling a stream frees its cells", async () => {
     const one = createServerHandler({ model, context, parallel: 1, maxQueue: 0 });
     // The same prompt once first: the prefix cache holds it from then on, so the cells it keeps do not change.
