@@ -108,7 +108,7 @@ Examples:
 function listen(server: Server, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once("error", (error: NodeJS.ErrnoException) =>
-      reject(error.code === "EADDRINUSE" ? new UsageError(`${host}:${port} is in use: choose another --port`) : error),
+      reject(error.code === "EADDRINUSE" ? new Error(`${host}:${port} is in use: choose another --port`) : error),
     );
     server.listen(port, host, () => resolve());
   });
@@ -124,9 +124,15 @@ function stopped(signal: AbortSignal): Promise<void> {
 /** Stops taking connections and waits for the open ones: requests running were aborted with `signal`. */
 function close(server: Server): Promise<void> {
   return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
+    // Keep-alive connections become idle as their aborted requests end: close them as they do.
+    const idle = setInterval(() => server.closeIdleConnections(), 50);
     // Connections still busy after a moment (a client that does not read its aborted stream) are cut.
-    setTimeout(() => server.closeAllConnections(), 2000).unref();
+    const cut = setTimeout(() => server.closeAllConnections(), 2000);
+    server.close(() => {
+      clearInterval(idle);
+      clearTimeout(cut);
+      resolve();
+    });
+    server.closeIdleConnections();
   });
 }

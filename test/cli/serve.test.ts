@@ -1,5 +1,5 @@
 // `stagebeam serve` as a process, driven by the official openai client on the tiny fixtures.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -172,6 +172,15 @@ describe("stagebeam serve", () => {
     expect(metrics).toContain('stagebeam_requests_total{route="/v1/chat/completions",status="499"}');
   });
 
+  test("a client that gives up on a whole (unstreamed) answer: its work stops too", async () => {
+    await client.chat.completions.create({ model, messages: hi, max_tokens: 1 });
+    const cells = await metric("stagebeam_kv_cells_used");
+    const request = client.chat.completions.create({ model, messages: hi, max_tokens: 2000, temperature: 0 }, { signal: AbortSignal.timeout(100) });
+    await expect(request).rejects.toBeInstanceOf(OpenAI.APIUserAbortError);
+    await expect.poll(() => metric("stagebeam_requests_running")).toBe(0);
+    expect(await metric("stagebeam_kv_cells_used")).toBe(cells);
+  });
+
   test("12 concurrent streaming clients all complete", async () => {
     const results = await Promise.all(
       Array.from({ length: 12 }, async (_, i) => {
@@ -200,6 +209,23 @@ describe("stagebeam serve", () => {
     }
     expect(await metric("stagebeam_requests_running")).toBe(0);
     expect(await metric("stagebeam_queue_length")).toBe(0);
+  });
+
+  test.each([
+    [["--port", "70000"], "--port must be at most 65535"],
+    [["--media-path", "/no/such/folder"], "--media-path /no/such/folder is not a folder"],
+    [["--max-queue", "-1"], "--max-queue must be a non-negative integer"],
+  ])("usage error %j exits 2", (args, message) => {
+    const r = spawnSync(process.execPath, [cli, "serve", "-m", tinyLlama(), ...args], { encoding: "utf8", timeout: 30_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(message);
+  });
+
+  test("a port in use: exit 1 naming it", () => {
+    const port = new URL(server.url).port;
+    const r = spawnSync(process.execPath, [cli, "serve", "-m", tinyLlama(), "--port", port], { encoding: "utf8", timeout: 30_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`127.0.0.1:${port} is in use`);
   });
 
   test("SIGTERM stops the server: the stream running ends, the process exits 0", async () => {
