@@ -156,7 +156,7 @@ export function createServerHandler(options: ServerHandlerOptions): ServerHandle
           break;
         default:
           if (path.startsWith("/v1/models/")) {
-            const id = decodeURIComponent(path.slice("/v1/models/".length));
+            const id = decodedPathPart(path.slice("/v1/models/".length));
             if (id !== modelName) throw new HttpError(404, "invalid_request_error", "model_not_found", `this server serves the model "${modelName}", not "${id}"`);
             response = Response.json(modelObject(modelName));
           } else {
@@ -183,6 +183,15 @@ const ROUTES: Record<string, string> = { "/health": "GET", "/metrics": "GET", "/
 /** The method a route takes; undefined for no such route. /v1/models/ID is any model id. */
 function routeMethod(path: string): string | undefined {
   return ROUTES[path] ?? (path.startsWith("/v1/models/") ? "GET" : undefined);
+}
+
+/** A percent-encoded path segment; a malformed one (a stray %) is kept as sent, matching no model. */
+function decodedPathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
 }
 
 function authorize(request: Request, apiKey: string | undefined): void {

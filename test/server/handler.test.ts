@@ -62,6 +62,7 @@ describe("routes", () => {
     expect(missing.status).toBe(404);
     expect(await json(missing)).toMatchObject({ error: { type: "not_found_error", code: "not_found" } });
     expect((await get("/v1/models/gpt-4")).status).toBe(404);
+    expect((await get("/v1/models/%E0%A4%A")).status).toBe(404);
     const model404 = await post({ model: "gpt-4", messages: hi });
     expect(model404.status).toBe(404);
     expect((await json(model404)).error.code).toBe("model_not_found");
@@ -90,6 +91,29 @@ describe("request errors", () => {
     const field = await post({ messages: hi, temperature: 9 });
     expect(field.status).toBe(400);
     expect((await json(field)).error.message).toContain("temperature");
+  });
+
+  test("nothing a client sends is a 500", async () => {
+    const u = { role: "user", content: "x" };
+    const bodies = [
+      "null", "true", '"text"', "[]", "1e999", '{"messages": null}', '{"messages": "hi"}', '{"messages": [null]}', '{"messages": [[]]}',
+      JSON.stringify({ messages: [{ role: "user", content: [null] }] }),
+      JSON.stringify({ messages: [{ role: "user", content: [{ type: "text", text: null }] }] }),
+      JSON.stringify({ messages: [{ role: "user", content: [{ type: "image_url", image_url: "data:," }] }] }),
+      JSON.stringify({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "data:," } }] }] }),
+      JSON.stringify({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "data:image/png;base64,!!!" } }] }] }),
+      JSON.stringify({ messages: [{ role: { x: 1 }, content: "x" }] }),
+      JSON.stringify({ messages: [u], stop: null, stagebeam: null, stream_options: null, max_tokens: null, max_completion_tokens: 1 }),
+      '{"messages": [{"role": "user", "content": "x"}], "max_tokens": 1e999}',
+      JSON.stringify({ messages: [u], seed: 2 ** 53 }),
+      JSON.stringify({ messages: [u], stream_options: [] }),
+      JSON.stringify({ messages: [{ role: "user", content: "" }], reasoning_effort: "low" }),
+      '{"messages": [{"role": "user", "content": "x"}], "max_tokens": 1, "__proto__": {"stream": true}, "constructor": 1}',
+    ];
+    for (const body of bodies) {
+      const r = await handler(new Request("http://localhost/v1/chat/completions", { method: "POST", body }));
+      expect(r.status, body).toBeLessThan(500);
+    }
   });
 
   test("a body over the bound is 413", async () => {
