@@ -221,6 +221,22 @@ describe("stagebeam serve", () => {
     expect(r.stderr).toContain(message);
   });
 
+  test("a model without a chat template: exit 1 naming --chat-template; with one, it serves", async () => {
+    const bare = tinyLlama("tiny-llama-no-template", { chatTemplate: null });
+    const r = spawnSync(process.execPath, [cli, "serve", "-m", bare, "--port", "0"], { encoding: "utf8", timeout: 30_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("--chat-template NAME|FILE");
+    const templated = await serve(["-m", bare, "--chat-template", "chatml"]);
+    try {
+      const c = new OpenAI({ baseURL: `${templated.url}/v1`, apiKey: "unused", maxRetries: 0 });
+      const answer = await c.chat.completions.create({ model: "tiny-llama-no-template.gguf", messages: hi, max_tokens: 2 });
+      expect(answer.usage!.completion_tokens).toBe(2);
+    } finally {
+      templated.process.kill("SIGTERM");
+      await templated.exited;
+    }
+  });
+
   test("a port in use: exit 1 naming it", () => {
     const port = new URL(server.url).port;
     const r = spawnSync(process.execPath, [cli, "serve", "-m", tinyLlama(), "--port", port], { encoding: "utf8", timeout: 30_000 });

@@ -214,6 +214,16 @@ describe("staged reasoning", () => {
     expect(joined(chunks)).toEqual({ content: message.content, reasoning: message.reasoning_content });
   });
 
+  test("concurrent searches and plain completions on the shared context all complete", async () => {
+    const searches = ["low", "medium", "low"].map((effort, i) =>
+      post({ messages: [{ role: "user", content: `Question ${i}?` }], seed: i, reasoning_effort: effort, stagebeam: { forceStructure: "prefill", maxStageTokens: 3, judge: "logprob" } }),
+    );
+    const plain = [0, 1].map((i) => post({ messages: [{ role: "user", content: `Plain ${i}` }], max_tokens: 8 }));
+    const bodies = await Promise.all([...searches, ...plain].map(async (r) => json(await r)));
+    for (const body of bodies.slice(0, 3)) expect(body.choices[0].message.reasoning_content).toContain("</REASONING>");
+    for (const body of bodies.slice(3)) expect(body.usage.completion_tokens).toBe(8);
+  });
+
   test("a search wider than the context can hold is 400, at once", async () => {
     const r = await post({ messages: hi, stagebeam: { width: 16, forceStructure: "prefill", maxStageTokens: 2 } });
     expect(r.status).toBe(400);
