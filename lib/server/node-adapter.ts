@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import type { ServerHandler } from "./handler.js";
+import { badRequest } from "./http-error.js";
 
 /** A `node:http` request listener serving `handler`: `createServer(nodeListener(handler)).listen(8080)`. */
 export function nodeListener(handler: ServerHandler) {
@@ -21,14 +22,14 @@ export function nodeListener(handler: ServerHandler) {
 }
 
 function toRequest(req: IncomingMessage, signal: AbortSignal): Request {
-  const host = req.headers.host ?? "localhost";
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined) continue;
     for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
   }
   const hasBody = req.method !== "GET" && req.method !== "HEAD";
-  return new Request(new URL(req.url ?? "/", `http://${host}`), {
+  // The handler reads only the path: a fixed origin, so an odd Host header cannot make the URL invalid.
+  return new Request(new URL(req.url ?? "/", "http://localhost"), {
     method: req.method,
     headers,
     signal,
@@ -39,7 +40,15 @@ function toRequest(req: IncomingMessage, signal: AbortSignal): Request {
 }
 
 async function serve(handler: ServerHandler, req: IncomingMessage, res: ServerResponse, controller: AbortController): Promise<void> {
-  const response = await handler(toRequest(req, controller.signal));
+  let request: Request;
+  try {
+    request = toRequest(req, controller.signal);
+  } catch (error) {
+    // What fetch's Request refuses (a method such as TRACE, a malformed header): the client's mistake.
+    const refused = badRequest(`the request cannot be read: ${(error as Error).message}`);
+    return void res.writeHead(refused.status, { "content-type": "application/json" }).end(JSON.stringify(refused.body()));
+  }
+  const response = await handler(request);
   res.writeHead(response.status, Object.fromEntries(response.headers));
   if (!response.body) return void res.end();
   const reader = response.body.getReader();

@@ -1,5 +1,6 @@
 // `stagebeam serve` as a process, driven by the official openai client on the tiny fixtures.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { request } from "node:http";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -128,6 +129,19 @@ describe("stagebeam serve", () => {
   test("an error in OpenAI's shape reaches the client as its error class", async () => {
     await expect(client.chat.completions.create({ model: "gpt-4", messages: hi })).rejects.toBeInstanceOf(OpenAI.NotFoundError);
     await expect(client.chat.completions.create({ model, messages: hi, temperature: 7 })).rejects.toMatchObject({ status: 400, code: "invalid_request" });
+  });
+
+  test("what fetch's Request cannot hold (a TRACE) is a 400, not a crash", async () => {
+    const status = await new Promise<number>((resolve, reject) =>
+      request(`${server.url}/health`, { method: "TRACE" }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      })
+        .on("error", reject)
+        .end(),
+    );
+    expect(status).toBe(400);
+    expect((await fetch(`${server.url}/health`)).status).toBe(200);
   });
 
   test("a body over 20 MB is 413", async () => {
