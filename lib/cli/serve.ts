@@ -94,6 +94,7 @@ Examples:
         });
         const { port } = server.address() as AddressInfo;
         const host = o.host.includes(":") ? `[${o.host}]` : o.host;
+        if (!o.apiKey && !isLoopback(o.host)) say(`note: listening on ${o.host} without --api-key: anyone who can reach this machine can use the model`);
         say(`listening on http://${host}:${port} (model ${context.model.path}${files.projector ? `, projector ${files.projector}` : ""})`);
         await stopped(stop.signal);
         say("stopping: aborting the requests running");
@@ -103,6 +104,10 @@ Examples:
         await model?.dispose();
       }
     });
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
 }
 
 function listen(server: Server, host: string, port: number): Promise<void> {
