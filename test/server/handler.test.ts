@@ -1,6 +1,6 @@
 // The handler on web-standard Requests, in process, on the tiny fixtures: routes, errors, plain and
 // staged completions, streaming, the queue bound.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -30,6 +30,9 @@ const staged = { reasoning_effort: "low", stagebeam: { forceStructure: "prefill"
 beforeAll(async () => {
   mkdirSync(mediaDir, { recursive: true });
   writeFileSync(join(mediaDir, "photo.png"), png);
+  rmSync(join(mediaDir, "link.png"), { force: true });
+  writeFileSync(join(fixturesDir, "server-outside.png"), png);
+  symlinkSync(join(fixturesDir, "server-outside.png"), join(mediaDir, "link.png"));
   model = await loadModel({ path: tinyLlama(), projector: tinyClip() });
   context = await model.createContext({ contextSize: 1024, sequences: 16, threads: 1, prefixCache: { sequences: 2 } });
   handler = createServerHandler({ model, context, mediaPath: mediaDir });
@@ -126,9 +129,10 @@ describe("request errors", () => {
   test("image URLs: remote refused, file:// only inside the media path, a broken image 400", async () => {
     const image = (url: string) => post({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url } }, { type: "text", text: "What?" }] }], max_tokens: 1 });
     expect((await image("https://example.com/cat.png")).status).toBe(400);
-    expect((await image(pathToFileURL(join(fixturesDir, "cli.png")).href)).status).toBe(403);
-    expect((await image(pathToFileURL(join(mediaDir, "..", "cli.png")).href)).status).toBe(403);
+    expect((await image(pathToFileURL(join(fixturesDir, "server-outside.png")).href)).status).toBe(403);
+    expect((await image(pathToFileURL(join(mediaDir, "..", "server-outside.png")).href)).status).toBe(403);
     expect((await image(pathToFileURL(join(mediaDir, "none.png")).href)).status).toBe(400);
+    expect((await image(pathToFileURL(join(mediaDir, "link.png")).href)).status).toBe(403); // a link out of the folder
     expect((await image(pathToFileURL(join(mediaDir, "photo.png")).href)).status).toBe(200);
     const broken = await image(`data:image/png;base64,${png.subarray(0, 40).toString("base64")}`);
     expect(broken.status).toBe(400);
