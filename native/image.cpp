@@ -6,6 +6,7 @@
 #include "addon_data.h"
 #include "arguments.h"
 #include "errors.h"
+#include "image_channels.h"
 #include "log_capture.h"
 #include "mtmd-helper.h"
 #include "promise_worker.h"
@@ -26,6 +27,7 @@ class DecodeImageWorker : public PromiseWorker<> {
     void Execute() override {
         Guarded([this] {
             ClearCapturedErrors();
+            CheckImageHeader(bytes_.data(), bytes_.size());  // a decompression bomb is refused before decoding
             mtmd_helper_bitmap_wrapper w = mtmd_helper_bitmap_init_from_buf(ctx_, bytes_.data(), bytes_.size(), false, mtmd_helper_init_opt_default());
             bitmap_ = w.bitmap;
             if (!bitmap_ || mtmd_bitmap_is_audio(bitmap_)) {

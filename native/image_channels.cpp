@@ -1,5 +1,8 @@
 #include "image_channels.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -17,6 +20,28 @@
 
 namespace stagebeam {
 
+bool CheckImageHeader(const unsigned char * bytes, size_t size) {
+    if (size > static_cast<size_t>(INT32_MAX)) throw NativeError("INVALID_IMAGE", "the image file is over 2 GB");
+    int w = 0, h = 0, channels = 0;
+    // stb_image's PNG reader refuses a header over 1 GB of pixels as unreadable, and its info call then
+    // falls through to the other formats: read a PNG's size from its IHDR chunk, so the error names it.
+    static const unsigned char kPngSignature[] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
+    const bool png = size >= 24 && std::equal(std::begin(kPngSignature), std::end(kPngSignature), bytes) && std::equal(bytes + 12, bytes + 16, "IHDR");
+    if (png) {
+        const auto be32 = [&](size_t at) { return (uint32_t(bytes[at]) << 24) | (uint32_t(bytes[at + 1]) << 16) | (uint32_t(bytes[at + 2]) << 8) | bytes[at + 3]; };
+        w = static_cast<int>(std::min<uint32_t>(be32(16), INT32_MAX));
+        h = static_cast<int>(std::min<uint32_t>(be32(20), INT32_MAX));
+    } else if (!stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &channels)) {
+        return false;
+    }
+    if (w < 1 || h < 1 || w > kMaxImageSide || h > kMaxImageSide || static_cast<long long>(w) * h > kMaxImagePixels) {
+        throw NativeError("INVALID_IMAGE", "the image is " + std::to_string(w) + "x" + std::to_string(h) + ": images may have at most " +
+                                               std::to_string(kMaxImageSide) + " pixels a side and " + std::to_string(kMaxImagePixels) +
+                                               " pixels in all; scale it down first");
+    }
+    return true;
+}
+
 namespace {
 
 class DecodeChannelsWorker : public PromiseWorker<> {
@@ -26,13 +51,11 @@ class DecodeChannelsWorker : public PromiseWorker<> {
   protected:
     void Execute() override {
         Guarded([this] {
-            int w = 0, h = 0, channels = 0;
-            if (!stbi_info_from_memory(bytes_.data(), static_cast<int>(bytes_.size()), &w, &h, &channels)) {
+            if (!CheckImageHeader(bytes_.data(), bytes_.size())) {
                 throw NativeError("INVALID_IMAGE", "the image could not be decoded: it is corrupt, truncated or not an image");
             }
-            if (w < 1 || h < 1 || w > (1 << 15) || h > (1 << 15)) {
-                throw NativeError("INVALID_IMAGE", "the image is " + std::to_string(w) + "x" + std::to_string(h) + ": at most 32768 pixels a side");
-            }
+            int w = 0, h = 0, channels = 0;
+            stbi_info_from_memory(bytes_.data(), static_cast<int>(bytes_.size()), &w, &h, &channels);
             // Gray and gray+alpha widen to RGB and RGBA (as Pillow's convert does); alpha is kept.
             const int want = channels == 2 || channels == 4 ? 4 : 3;
             stbi_uc * data = stbi_load_from_memory(bytes_.data(), static_cast<int>(bytes_.size()), &w, &h, &channels, want);

@@ -10,7 +10,7 @@ import {
   type Model,
   type PromptPart,
 } from "../lib/index.js";
-import { encodePng, rgbPattern } from "./fixtures/images.js";
+import { encodePng, pngClaiming, rgbPattern } from "./fixtures/images.js";
 import { fixturesDir, tinyClip, tinyLlama } from "./fixtures/models.js";
 
 let model: Model;
@@ -126,6 +126,20 @@ describe("errors", () => {
     await expect(s.evaluate(question({ image: png.subarray(0, 60) }))).rejects.toMatchObject({ code: "INVALID_IMAGE" });
     const garbage = Buffer.concat([png.subarray(0, 8), Buffer.alloc(200, 7)]);
     await expect(s.evaluate(question({ image: garbage }))).rejects.toBeInstanceOf(InvalidImageError);
+    expect(s.position).toBe(0);
+    await s.dispose();
+  });
+
+  test("a header claiming too many pixels is INVALID_IMAGE before anything is decoded", async () => {
+    const s = context.createSequence();
+    const rss = process.memoryUsage().rss;
+    for (const [w, h] of [[65535, 65535], [40000, 10], [16384, 16384]]) {
+      await expect(s.evaluate(question({ image: pngClaiming(w!, h!) })), `${w}x${h}`).rejects.toMatchObject({
+        code: "INVALID_IMAGE",
+        message: expect.stringMatching(new RegExp(`${w}x${h}: .*at most 32768`)),
+      });
+    }
+    expect(process.memoryUsage().rss - rss).toBeLessThan(256 * 1024 * 1024); // nothing of gigabytes was allocated
     expect(s.position).toBe(0);
     await s.dispose();
   });

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { writeTinyMllama } from "../../lib/gguf/tiny-mllama.js";
-import { encodePng, rgbPattern } from "../fixtures/images.js";
+import { encodePng, pngClaiming, rgbPattern } from "../fixtures/images.js";
 import { tinyMllama, vocabPath } from "../fixtures/models.js";
 import { preprocessMllamaImage } from "../../lib/mllama/preprocess.js";
 import { preprocessReference, readPreprocessTensor } from "../fixtures/mllama/preprocess-reference.js";
@@ -200,6 +200,17 @@ describe("errors", () => {
     const dir = mkdtempSync(join(tmpdir(), "stagebeam-mllama-other-"));
     const other = writeTinyMllama({ dir, seed: 99, vocabPath: vocabPath("llama-bpe") });
     await expect(loadModel({ path: tinyMllama().model, projector: other.projector })).rejects.toMatchObject({ code: "PROJECTOR_MISMATCH" });
+  });
+
+  test("an image over the pixel limit is INVALID_IMAGE before it is decoded", async () => {
+    const context = await model.createContext({ contextSize: 1024, sequences: 2, threads: 1 });
+    const encodes = (model.projector as MllamaProjector).encodes;
+    for (const [w, h] of [[65535, 65535], [32769, 4], [12000, 12000]]) {
+      await expect(withImage(context, pngClaiming(w!, h!)), `${w}x${h}`).rejects.toMatchObject({ code: "INVALID_IMAGE", message: expect.stringContaining("at most") });
+    }
+    expect((model.projector as MllamaProjector).encodes).toBe(encodes);
+    expect(context.usedCells).toBe(0);
+    await context.dispose();
   });
 
   test("two images in one sequence are refused before any work", async () => {
