@@ -11,7 +11,8 @@
 // builds run and are the fastest. So on x86-64 we build with clang when one is installed, portable
 // (GGML_NATIVE=OFF) with every CPU variant as a separate module chosen at run time
 // (GGML_BACKEND_DL + GGML_CPU_ALL_VARIANTS). With only GCC available we build for the host CPU with AMX
-// switched off, and say so.
+// switched off, and say so; that build links the CPU backend into libggml (GGML_BACKEND_DL off), because
+// ggml refuses GGML_NATIVE with loadable CPU modules on x86 (their selection needs per-variant features).
 //
 // Options: --peers (or STAGEBEAM_PEERS=1) also builds llama.cpp's own reference tools, which the tests
 // compare against.
@@ -43,22 +44,26 @@ function pickCompiler() {
   return { cc: null, cxx: null, clang: false };
 }
 
-export function cmakeOptions(compiler) {
+/** The CMake options of a build with `compiler` ({ cc, cxx, clang }) on `arch` (default: this machine's). */
+export function cmakeOptions(compiler, { arch = process.arch, platform = process.platform, quiet = false } = {}) {
   const options = {
     CMAKE_BUILD_TYPE: "Release",
     GGML_BACKEND_DL: "ON",
     GGML_OPENMP: "OFF",
     STAGEBEAM_BUILD_PEERS: args.has("--peers") || process.env.STAGEBEAM_PEERS === "1" ? "ON" : "OFF",
   };
-  const x64 = process.arch === "x64";
-  if (x64 && (compiler.clang || process.platform === "win32")) {
+  const x64 = arch === "x64";
+  if (x64 && (compiler.clang || platform === "win32")) {
     Object.assign(options, { GGML_NATIVE: "OFF", GGML_CPU_ALL_VARIANTS: "ON" });
   } else if (x64) {
-    console.error(
-      "stagebeam: clang not found; building with the default compiler for this CPU only, AMX kernels off " +
-        "(GCC builds of them crash). Install clang-16 for the portable, faster build.",
-    );
+    if (!quiet) {
+      console.error(
+        "stagebeam: clang not found; building with the default compiler for this CPU only, AMX kernels off " +
+          "(GCC builds of them crash). Install clang-16 for the portable, faster build.",
+      );
+    }
     Object.assign(options, {
+      GGML_BACKEND_DL: "OFF",
       GGML_NATIVE: "ON",
       CMAKE_C_FLAGS: "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16",
       CMAKE_CXX_FLAGS: "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16",
@@ -83,14 +88,20 @@ function staleOptions(buildDir, defines) {
   });
 }
 
+/** STAGEBEAM_CMAKE_ARGS ("-DGGML_CUDA=ON -DX=Y") laid over `options`. */
+export function withUserOptions(options, userArgs = process.env.STAGEBEAM_CMAKE_ARGS ?? "") {
+  const out = { ...options };
+  for (const option of userArgs.split(/\s+/).filter(Boolean)) {
+    const [key, ...value] = option.replace(/^-D/, "").split("=");
+    out[key] = value.join("=");
+  }
+  return out;
+}
+
 function main() {
   fetchLlama();
   const compiler = pickCompiler();
-  const options = cmakeOptions(compiler);
-  for (const option of (process.env.STAGEBEAM_CMAKE_ARGS ?? "").split(/\s+/).filter(Boolean)) {
-    const [key, ...value] = option.replace(/^-D/, "").split("=");
-    options[key] = value.join("=");
-  }
+  const options = withUserOptions(cmakeOptions(compiler));
   const jobs = process.env.STAGEBEAM_BUILD_JOBS ?? String(availableParallelism());
   const cmakeJs = join(root, "node_modules", "cmake-js", "bin", "cmake-js");
   const buildDir = join(root, "build-llama");
