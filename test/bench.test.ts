@@ -4,6 +4,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, test } from "vitest";
+import { mllamaReference } from "./fixtures/mllama/reference.js";
 import { repoRoot } from "./fixtures/models.js";
 
 test("npm run bench -- --smoke measures ours and llama.cpp's tools and writes the results", () => {
@@ -41,4 +42,30 @@ test("npm run bench -- --smoke measures ours and llama.cpp's tools and writes th
   const md = readFileSync(join(repoRoot, "bench", "results", "smoke.md"), "utf8");
   expect(md).toContain("| row | ours | peer | ratio | target | met | note |");
   expect(md).toContain("not run"); // rows not implemented yet say so
+}, 300_000);
+
+test("npm run bench:mllama -- --smoke runs stagebeam and the transformers reference loop on the tiny checkpoint", async ({ skip }) => {
+  const reference = await mllamaReference();
+  if (!reference) return skip("the pinned transformers venv is unavailable here (an error under CI)");
+  execFileSync(process.execPath, [join(repoRoot, "bench", "mllama.mjs"), "--smoke", "--hf", reference.hfDir, "--python", reference.python], {
+    cwd: repoRoot,
+    stdio: "pipe",
+    timeout: 240_000,
+  });
+  const result = JSON.parse(readFileSync(join(repoRoot, "bench", "results", "smoke-mllama.json"), "utf8"));
+  expect(result.smoke).toBe(true);
+  expect(result.engine.encodeSeconds).toBeGreaterThan(0);
+  expect(result.engine.crossSeconds).toBeGreaterThan(0);
+  expect(result.engine.decode.map((d: { width: number }) => d.width)).toEqual([1, 2, 4, 8]);
+  expect(result.engine.memory.kvBytes).toBeGreaterThan(0);
+  // stagebeam encodes the image once per search; the reference once per candidate and image judge:
+  // width 2 → per stage 2 candidates + 1 pairwise judge, over 4 stages (at REASONING the text-only check
+  // can settle the pair without the pairwise judge).
+  expect(result.searches.single.counts.imageEncodes).toBe(1);
+  expect(result.searches.beam.counts.imageEncodes).toBe(1);
+  expect([11, 12]).toContain(result.reference.counts.imageEncodes);
+  expect(result.reference.counts.generatedTokens).toBeGreaterThan(0);
+  const vsReference = result.rows.find((r: { name: string }) => r.name.includes("the reference loop"));
+  expect(vsReference.ratio).toBeGreaterThan(0);
+  expect(readFileSync(join(repoRoot, "bench", "results", "smoke-mllama.md"), "utf8")).toContain("reference loop");
 }, 300_000);
