@@ -4,7 +4,7 @@
 // the vocabulary is llama.cpp's Llama 3 BPE plus <|image|>. Skips (with a warning) where the Python
 // reference cannot be made, except under CI.
 import { execFileSync } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync, readSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { readGgufMetadata, type GgufMetadata } from "../../lib/gguf/reader.js";
@@ -19,22 +19,11 @@ import { llama32VisionSpecialTokens } from "../../lib/mllama/special-tokens.js";
 import { TokenType } from "../../lib/mllama/tokenizer-json.js";
 import { mllamaReference, readFloat32, type MllamaReference } from "../fixtures/mllama/reference.js";
 import { fixturesDir, vocabPath } from "../fixtures/models.js";
+import { tensorBytes } from "../fixtures/gguf-tensor.js";
 
 const ref: MllamaReference | null = await mllamaReference();
 const outDir = join(fixturesDir, "mllama-convert-reference");
 
-function tensorBytes(path: string, meta: GgufMetadata, name: string): Uint8Array {
-  const t = meta.tensors.find((x) => x.name === name);
-  if (!t) throw new Error(`no tensor ${name} in ${path}`);
-  const bytes = new Uint8Array(t.byteLength!);
-  const fd = openSync(path, "r");
-  try {
-    readSync(fd, bytes, 0, bytes.length, meta.dataOffset + t.offset);
-  } finally {
-    closeSync(fd);
-  }
-  return bytes;
-}
 const f32 = (bytes: Uint8Array) => new Float32Array(bytes.slice().buffer);
 
 describe.skipIf(!ref)("the Python-made tiny checkpoint", () => {

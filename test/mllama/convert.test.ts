@@ -2,7 +2,7 @@
 // (permutation inverted back equals the input; gates; rope_freqs), keys and vocabulary of both files, and
 // the failures — each typed, each leaving no output file.
 import { spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { AbortError, InvalidCheckpointError } from "../../lib/errors.js";
@@ -16,23 +16,11 @@ import { llama3RopeFactors } from "../../lib/mllama/rope-freqs.js";
 import { unpermuteHeadsForRope } from "../../lib/mllama/rope-permute.js";
 import { TokenType } from "../../lib/mllama/tokenizer-json.js";
 import { fixturesDir, llamaCppDir } from "../fixtures/models.js";
+import { tensorBytes } from "../fixtures/gguf-tensor.js";
 import { SYNTH, writeSafetensors, writeSyntheticMllama, type SyntheticCheckpoint } from "./synthetic-checkpoint.js";
 
 const root = join(fixturesDir, "mllama-convert");
 const out = (name: string) => join(root, "out", name);
-
-function tensorBytes(path: string, meta: GgufMetadata, name: string): Uint8Array {
-  const t = meta.tensors.find((x) => x.name === name);
-  if (!t) throw new Error(`no tensor ${name} in ${path}`);
-  const bytes = new Uint8Array(t.byteLength!);
-  const fd = openSync(path, "r");
-  try {
-    readSync(fd, bytes, 0, bytes.length, meta.dataOffset + t.offset);
-  } finally {
-    closeSync(fd);
-  }
-  return bytes;
-}
 
 function f32(bytes: Uint8Array): Float32Array {
   return new Float32Array(bytes.slice().buffer);

@@ -3,7 +3,7 @@
 // streamed GGUF writer. On the tiny pair: tensor types follow the rule, the quantized text model loads and
 // predicts like the F32 one, the projector still loads, an abort leaves nothing; on synthetic 256-wide
 // files: the Q4_K/Q6_K/Q8_0 bytes are exactly encodeRows' output.
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -17,6 +17,7 @@ import { keepsF32, mllamaTensorType } from "../../lib/mllama/quantize.js";
 import { nativeAddon } from "../../lib/native.js";
 import { seededRandom } from "../../lib/seeded-random.js";
 import { tinyMllama } from "../fixtures/models.js";
+import { tensorBytes } from "../fixtures/gguf-tensor.js";
 
 let dir: string;
 beforeAll(() => {
@@ -25,19 +26,6 @@ beforeAll(() => {
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-
-function tensorBytes(path: string, meta: GgufMetadata, name: string): Uint8Array {
-  const t = meta.tensors.find((x) => x.name === name);
-  if (!t) throw new Error(`no tensor ${name} in ${path}`);
-  const bytes = new Uint8Array(t.byteLength!);
-  const fd = openSync(path, "r");
-  try {
-    readSync(fd, bytes, 0, bytes.length, meta.dataOffset + t.offset);
-  } finally {
-    closeSync(fd);
-  }
-  return bytes;
-}
 
 function typeOf(meta: GgufMetadata, name: string): number {
   return meta.tensors.find((t) => t.name === name)!.type;
