@@ -45,6 +45,19 @@ const hi = [{ role: "user" as const, content: "Hello there" }];
 const dataUri = `data:image/png;base64,${encodePng(56, 56, rgbPattern(56, 56, 21)).toString("base64")}`;
 
 /** A gauge or counter of /metrics. */
+/** A streamed completion's text, last finish reason and usage, gathered from its chunks. */
+async function collect(stream: AsyncIterable<OpenAI.ChatCompletionChunk>): Promise<{ text: string; finish: string | null; usage?: OpenAI.CompletionUsage }> {
+  let text = "";
+  let finish: string | null = null;
+  let usage: OpenAI.CompletionUsage | undefined;
+  for await (const chunk of stream) {
+    text += chunk.choices[0]?.delta.content ?? "";
+    finish = chunk.choices[0]?.finish_reason ?? finish;
+    usage = chunk.usage ?? usage;
+  }
+  return { text, finish, usage };
+}
+
 async function metric(name: string, url = server.url, headers: Record<string, string> = {}): Promise<number> {
   const text = await (await fetch(`${url}/metrics`, { headers })).text();
   const match = new RegExp(`^${name} (\\d+)$`, "m").exec(text);
@@ -77,14 +90,7 @@ describe("stagebeam serve", () => {
     expect(whole.usage!.total_tokens).toBe(whole.usage!.prompt_tokens + 10);
 
     const stream = await client.chat.completions.create({ model, messages: hi, max_tokens: 10, temperature: 0, stream: true, stream_options: { include_usage: true } });
-    let text = "";
-    let finish: string | null = null;
-    let usage: OpenAI.CompletionUsage | undefined;
-    for await (const chunk of stream) {
-      text += chunk.choices[0]?.delta.content ?? "";
-      finish = chunk.choices[0]?.finish_reason ?? finish;
-      usage = chunk.usage ?? usage;
-    }
+    const { text, finish, usage } = await collect(stream);
     expect(text).toBe(whole.choices[0]!.message.content);
     expect(finish).toBe("length");
     expect(usage).toEqual(whole.usage);
@@ -206,15 +212,7 @@ describe("stagebeam serve", () => {
           stream: true,
           stream_options: { include_usage: true },
         });
-        let text = "";
-        let finish: string | null = null;
-        let usage: OpenAI.CompletionUsage | undefined;
-        for await (const chunk of stream) {
-          text += chunk.choices[0]?.delta.content ?? "";
-          finish = chunk.choices[0]?.finish_reason ?? finish;
-          usage = chunk.usage ?? usage;
-        }
-        return { text, finish, usage };
+        return collect(stream);
       }),
     );
     for (const r of results) {
