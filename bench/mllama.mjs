@@ -144,8 +144,10 @@ async function engineRows(paths, image) {
 
 /** The reference loop (bench/mllama-reference.py) on the checkpoint, the same search as ours. */
 function referenceRun(hf, image, template) {
+  // The stages whose chosen texts make up a stage's judge hint, in order: asked of stageHint itself.
+  const hintStages = (stage) => STAGES.filter((s) => stageHint(stage, { [s]: s }));
   const templates = Object.fromEntries(
-    STAGES.map((s) => [s, pairwisePrompt(s, setup.question, "\u0001", "\u0002", stageHint(s, { CAPTION: "\u0003", REASONING: "\u0003" }) && "\u0003").text]),
+    STAGES.map((s) => [s, pairwisePrompt(s, setup.question, "\u0001", "\u0002", hintStages(s).length ? "\u0003" : undefined).text]),
   );
   const input = {
     hf,
@@ -163,7 +165,7 @@ function referenceRun(hf, image, template) {
       name,
       opening: stageOpening(name),
       closing: closeTag(name),
-      hintStages: name === "REASONING" ? ["CAPTION"] : name === "CONCLUSION" ? ["CAPTION", "REASONING"] : [],
+      hintStages: hintStages(name),
     })),
     pairwiseTemplates: templates,
     checkTemplate: reasoningCheckPrompt(setup.question, "\u0003", "\u0001").text,
@@ -179,7 +181,7 @@ function referenceRun(hf, image, template) {
  * it did not make at the mean time of the measured calls of its role (candidate, judge: with the image;
  * check: text only, 0 s when none was measured) — a lower bound, since prompts grow stage by stage.
  */
-export function project(run) {
+function project(run) {
   const byRole = (calls, role) => calls.filter((c) => c.role === role);
   const remaining = {};
   let projectedSeconds = run.seconds;
