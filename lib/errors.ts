@@ -37,6 +37,8 @@ export const ERROR_CODES = [
   "QUANTIZE_FAILED",
   "INVALID_CHECKPOINT",
   "WRITE_FAILED",
+  "INVALID_DATA",
+  "REMOTE_FAILED",
   "INTERNAL",
 ] as const;
 

@@ -7,6 +7,7 @@ import { Command, CommanderError } from "commander";
 import { AbortError, StagebeamError } from "../errors.js";
 import { registerConvert } from "./convert.js";
 import { registerDemo } from "./demo.js";
+import { registerEval } from "./eval.js";
 import { registerInfo } from "./info.js";
 import { registerLs } from "./ls.js";
 import { registerPull } from "./pull.js";
@@ -47,7 +48,8 @@ Examples:
   $ stagebeam pull hf:OWNER/REPO/FILE.gguf
   $ stagebeam serve -m model.gguf --projector mmproj.gguf --port 8080   # OpenAI-compatible API
   $ stagebeam ls                                                # models already here (Hugging Face, LM Studio, Ollama)
-  $ stagebeam convert ./Llama-3.2V-11B-cot --type q8_0          # Hugging Face mllama → model + projector GGUF`,
+  $ stagebeam convert ./Llama-3.2V-11B-cot --type q8_0          # Hugging Face mllama → model + projector GGUF
+  $ stagebeam eval -m model.gguf --projector mmproj.gguf --data MMStar.tsv --strategies single,stage-beam:4`,
     );
   registerRun(program, controller.signal);
   registerServe(program, controller.signal);
@@ -56,6 +58,7 @@ Examples:
   registerLs(program);
   registerDemo(program, controller.signal);
   registerConvert(program, controller.signal);
+  registerEval(program, controller.signal);
   for (const command of program.commands) command.exitOverride();
 
   try {
