@@ -211,10 +211,14 @@ export interface NativeMllamaVisionInfo {
   name: string;
   parameterCount: number;
   sizeBytes: number;
+  /** The weights as held in memory: more than sizeBytes when F16 weights were widened to F32. */
+  weightsBytes: number;
   /** The device the weights live on, or "CPU". */
   device: string;
   threads: number;
   flashAttention: boolean;
+  /** Query rows per chunk of the softmax attention (unused with flash attention). */
+  attentionChunk: number;
   /** Compute buffer bytes reserved at load, by backend name (the attention matrices dominate). */
   computeBufferBytes: Record<string, number>;
 }
@@ -264,8 +268,10 @@ export interface NativeAddon {
     load(
       path: string,
       /** gpu: put the weights on the first GPU when there is one (default true); flashAttention: F16 K/V
-       *  flash attention instead of F32 score matrices (default false). */
-      options: { gpu?: boolean; threads?: number; flashAttention?: boolean },
+       *  flash attention instead of chunked F32 softmax attention (default false); widenWeights: hold
+       *  F16/BF16 matmul weights as F32 (default false); attentionChunk: query rows per softmax chunk, a
+       *  divisor of tiles × padded positions (default 0: the largest keeping scores within 256 MiB). */
+      options: { gpu?: boolean; threads?: number; flashAttention?: boolean; widenWeights?: boolean; attentionChunk?: number },
       onProgress?: (progress: number) => void,
       cancellation?: NativeCancellation,
     ): Promise<NativeMllamaVision>;

@@ -13,12 +13,20 @@ export interface LoadProjectorOptions {
   threads?: number;
   /**
    * mllama's vision encoder: attention through ggml's flash-attention kernel (K/V in F16) instead of F32
-   * score matrices. "auto" (default) is on: at Llama 3.2 Vision's shape (4 tiles × 1608 rows, 16 heads)
-   * the score matrices alone would take 2.6 GB per layer, and it runs about twice as fast on CPUs; "off"
-   * is the exact F32 path the parity tests compare with transformers. libmtmd's projectors choose for
-   * themselves.
+   * softmax attention. "auto" (default) is on where the encoder runs on a GPU and off on CPUs, where the
+   * softmax path, computed in query chunks (at most 256 MiB of scores at a time), is faster (2.4 s
+   * against 3.0 s per layer at Llama 3.2 Vision's shape on 2 EPYC cores) and is the exact F32 path the
+   * parity tests compare with transformers. libmtmd's projectors choose for themselves.
    */
   flashAttention?: "auto" | "on" | "off";
+  /**
+   * mllama's vision encoder: hold its F16/BF16 matrix weights as F32. "auto" (default) is on for an
+   * encoder on an x86-64 CPU: ggml's F16 matrix multiply there runs at about half the F32 rate (80 vs
+   * 144 GFLOP/s on 2 EPYC cores), and encoding an image is compute-bound (4 tiles × 1608 rows through
+   * 40 layers). It costs twice the weights' memory (1.7 → 3.4 GB at 11B; see info.weightsBytes).
+   * Quantized weights are kept as stored. libmtmd's projectors ignore it.
+   */
+  widenWeights?: "auto" | "on" | "off";
   /** Called with 0..1 as the projector's weights load. */
   onProgress?: (progress: number) => void;
   signal?: AbortSignal;

@@ -20,21 +20,25 @@ namespace {
 // Weights and the compute buffers are both set up here, off the JS thread.
 class VisionLoadWorker : public LoadWorker {
   public:
-    VisionLoadWorker(Napi::Env env, std::string path, bool gpu, int32_t threads, bool flash_attn, CancelFlag cancel, Napi::Function on_progress)
+    VisionLoadWorker(Napi::Env env, std::string path, bool gpu, bool widen, int32_t threads, bool flash_attn, int64_t attention_chunk,
+                     CancelFlag cancel, Napi::Function on_progress)
         : LoadWorker(env, "stagebeam.loadMllamaVision", std::move(cancel), on_progress),
           path_(std::move(path)),
           gpu_(gpu),
+          widen_(widen),
           threads_(threads),
-          flash_attn_(flash_attn) {}
+          flash_attn_(flash_attn),
+          attention_chunk_(attention_chunk) {}
 
   protected:
     void Load() override {
         mllama::VisionWeights::Options options;
         options.gpu = gpu_;
+        options.widen = widen_;
         options.progress = [this](float p) { return OnLoadProgress(p, static_cast<LoadWorker *>(this)); };
         handle_ = std::make_shared<MllamaVisionHandle>();
         handle_->weights = mllama::VisionWeights::Load(path_, options);
-        handle_->encoder = std::make_unique<mllama::VisionContext>(handle_->weights, threads_, flash_attn_);
+        handle_->encoder = std::make_unique<mllama::VisionContext>(handle_->weights, threads_, flash_attn_, attention_chunk_);
     }
 
     Napi::Value Result(Napi::Env env) override { return NewWrapped(Data(env).mllama_vision, env, handle_); }
@@ -42,8 +46,10 @@ class VisionLoadWorker : public LoadWorker {
   private:
     std::string path_;
     bool gpu_;
+    bool widen_;
     int32_t threads_;
     bool flash_attn_;
+    int64_t attention_chunk_;
     std::shared_ptr<MllamaVisionHandle> handle_;
 };
 
@@ -104,10 +110,13 @@ Napi::Value MllamaVision::Load(const Napi::CallbackInfo & info) {
     const int64_t hw = std::max(1u, std::thread::hardware_concurrency());
     const int32_t threads = static_cast<int32_t>(arguments::Integer(options, "threads", hw, 1, 1024));
     const bool flash_attn = arguments::Boolean(options, "flashAttention", false);
+    const bool widen = arguments::Boolean(options, "widenWeights", false);
+    // Query rows per softmax-attention chunk (0: the default); checked against the shape at load.
+    const int64_t attention_chunk = arguments::Integer(options, "attentionChunk", 0, 0, 1 << 20);
     Napi::Function on_progress;
     if (info.Length() > 2 && info[2].IsFunction()) on_progress = info[2].As<Napi::Function>();
     CancelFlag cancel = Cancellation::FlagOf(info.Length() > 3 ? info[3] : env.Undefined());
-    auto * worker = new VisionLoadWorker(env, path, gpu, threads, flash_attn, cancel, on_progress);
+    auto * worker = new VisionLoadWorker(env, path, gpu, widen, threads, flash_attn, attention_chunk, cancel, on_progress);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;
@@ -140,9 +149,11 @@ Napi::Value MllamaVision::Info(const Napi::CallbackInfo & info) {
     out.Set("name", w.name);
     out.Set("parameterCount", Napi::Number::New(env, static_cast<double>(w.n_params)));
     out.Set("sizeBytes", Napi::Number::New(env, static_cast<double>(w.n_bytes)));
+    out.Set("weightsBytes", Napi::Number::New(env, static_cast<double>(w.n_resident_bytes)));
     out.Set("device", w.on_gpu ? ggml_backend_dev_name(w.device) : "CPU");
     out.Set("threads", handle_->encoder->threads());
     out.Set("flashAttention", handle_->encoder->flash_attn());
+    out.Set("attentionChunk", Napi::Number::New(env, static_cast<double>(handle_->encoder->attention_chunk())));
     Napi::Object compute = Napi::Object::New(env);
     for (const auto & [backend, bytes] : handle_->encoder->ComputeBuffers()) compute.Set(backend, Napi::Number::New(env, static_cast<double>(bytes)));
     out.Set("computeBufferBytes", compute);

@@ -8,7 +8,7 @@ import { withCancellation } from "../abort.js";
 import { existingFile } from "../existing-file.js";
 import { createError, DisposedError, native } from "../errors.js";
 import { decodeImage, type ImageInput } from "../image-input.js";
-import { nativeAddon, type NativeChunk, type NativeImage, type NativeMllamaImage, type NativeMllamaVision, type NativeMllamaVisionInfo, type NativeProjectorInfo } from "../native.js";
+import { backendDevices, nativeAddon, type NativeChunk, type NativeImage, type NativeMllamaImage, type NativeMllamaVision, type NativeMllamaVisionInfo, type NativeProjectorInfo } from "../native.js";
 import type { LoadProjectorOptions } from "../projector.js";
 import { MllamaChunks } from "./chunks.js";
 import { preprocessMllamaImage } from "./preprocess.js";
@@ -62,12 +62,22 @@ export class MllamaProjector {
   ): Promise<MllamaProjector> {
     const fa = options.flashAttention ?? "auto";
     if (!["auto", "on", "off"].includes(fa)) throw createError("INVALID_ARGUMENT", `flashAttention must be "auto", "on" or "off", got ${String(fa)}`);
+    const widen = options.widenWeights ?? "auto";
+    if (!["auto", "on", "off"].includes(widen)) throw createError("INVALID_ARGUMENT", `widenWeights must be "auto", "on" or "off", got ${String(widen)}`);
+    const useGpu = options.useGpu ?? true;
+    // Where the encoder will run decides both "auto"s: the native loader puts the weights on the first GPU.
+    const onGpu = useGpu && backendDevices().some((d) => d.type === "gpu" || d.type === "igpu");
     const absolute = await existingFile(path, "projector");
     const handle = await withCancellation(options.signal, (cancellation) =>
       native(() =>
         nativeAddon().MllamaVision.load(
           absolute,
-          { gpu: options.useGpu ?? true, threads: options.threads ?? availableParallelism(), flashAttention: fa !== "off" },
+          {
+            gpu: useGpu,
+            threads: options.threads ?? availableParallelism(),
+            flashAttention: fa === "auto" ? onGpu : fa === "on",
+            widenWeights: widen === "auto" ? !onGpu && process.arch === "x64" : widen === "on",
+          },
           options.onProgress,
           cancellation,
         ),

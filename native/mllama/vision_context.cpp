@@ -19,8 +19,13 @@ struct GraphScope {
 
 }  // namespace
 
-VisionContext::VisionContext(std::shared_ptr<const VisionWeights> weights, int32_t n_threads, bool flash_attn)
+VisionContext::VisionContext(std::shared_ptr<const VisionWeights> weights, int32_t n_threads, bool flash_attn, int64_t attention_chunk)
     : weights_(std::move(weights)), n_threads_(std::max(1, n_threads)), flash_attn_(flash_attn) {
+    const int64_t L = static_cast<int64_t>(weights_->hp.PaddedPositions()) * weights_->hp.max_tiles;
+    if (attention_chunk < 0 || attention_chunk > L || (attention_chunk > 0 && L % attention_chunk != 0)) {
+        throw NativeError("INVALID_ARGUMENT", "attentionChunk must divide the " + std::to_string(L) + " vision rows, got " + std::to_string(attention_chunk));
+    }
+    chunk_ = attention_chunk > 0 ? attention_chunk : VisionAttentionChunk(weights_->hp);
     // A constructor that throws runs no destructor: free what was made so far.
     try {
         Init();
@@ -46,12 +51,12 @@ void VisionContext::Init() {
     if (gpu_) backends.push_back(gpu_);
     backends.push_back(cpu_);
     const VisionHparams & hp = weights_->hp;
-    sched_ = ggml_backend_sched_new(backends.data(), nullptr, static_cast<int>(backends.size()), VisionGraphNodeBudget(hp), false, true);
+    sched_ = ggml_backend_sched_new(backends.data(), nullptr, static_cast<int>(backends.size()), VisionGraphNodeBudget(hp, chunk_), false, true);
     if (!sched_) throw NativeError("PROJECTOR_LOAD_FAILED", "the ggml scheduler could not be created");
-    graph_memory_.resize(VisionGraphContextBytes(hp));
+    graph_memory_.resize(VisionGraphContextBytes(hp, chunk_));
 
     GraphScope scope(graph_memory_);
-    VisionGraph g = BuildVisionGraph(scope.ctx, *weights_, 1, flash_attn_);
+    VisionGraph g = BuildVisionGraph(scope.ctx, *weights_, 1, flash_attn_, chunk_);
     if (!ggml_backend_sched_reserve(sched_, g.graph)) {
         throw NativeError("PROJECTOR_LOAD_FAILED", "could not allocate the vision encoder's compute buffers: not enough memory");
     }
@@ -93,7 +98,7 @@ std::vector<float> VisionContext::Encode(const float * pixels, size_t n_pixels, 
     if (cancel && cancel->load()) throw NativeError("ABORTED", "the operation was aborted");
 
     GraphScope scope(graph_memory_);
-    VisionGraph g = BuildVisionGraph(scope.ctx, *weights_, aspect_ratio_id, flash_attn_);
+    VisionGraph g = BuildVisionGraph(scope.ctx, *weights_, aspect_ratio_id, flash_attn_, chunk_);
     ggml_backend_sched_reset(sched_);
     if (!ggml_backend_sched_alloc_graph(sched_, g.graph)) throw NativeError("IMAGE_ENCODE_FAILED", "could not allocate the vision encoder's compute buffers");
     ggml_backend_tensor_set(g.patches, patches.data(), 0, sizeof(float) * patches.size());

@@ -17,8 +17,10 @@ namespace stagebeam::mllama {
 
 class VisionContext {
   public:
-    // Throws NativeError(PROJECTOR_LOAD_FAILED) when backends or buffers cannot be set up.
-    VisionContext(std::shared_ptr<const VisionWeights> weights, int32_t n_threads, bool flash_attn = false);
+    // Throws NativeError(PROJECTOR_LOAD_FAILED) when backends or buffers cannot be set up, and
+    // INVALID_ARGUMENT when `attention_chunk` (query rows per softmax chunk; 0: VisionAttentionChunk's)
+    // does not divide tiles × padded positions.
+    VisionContext(std::shared_ptr<const VisionWeights> weights, int32_t n_threads, bool flash_attn = false, int64_t attention_chunk = 0);
     ~VisionContext();
     VisionContext(const VisionContext &) = delete;
     VisionContext & operator=(const VisionContext &) = delete;
@@ -26,6 +28,7 @@ class VisionContext {
     const VisionWeights & weights() const { return *weights_; }
     int32_t threads() const { return n_threads_; }
     bool flash_attn() const { return flash_attn_; }
+    int64_t attention_chunk() const { return chunk_; }
     // Bytes of the compute buffers reserved at creation on each backend (GPU first when there is one).
     // Recorded then, so info() may ask while an encode runs on another thread.
     const std::vector<std::pair<std::string, size_t>> & ComputeBuffers() const { return compute_buffers_; }
@@ -43,6 +46,7 @@ class VisionContext {
     std::shared_ptr<const VisionWeights> weights_;
     int32_t n_threads_ = 1;
     bool flash_attn_ = false;
+    int64_t chunk_ = 0;
     ggml_backend_t cpu_ = nullptr;
     ggml_backend_t gpu_ = nullptr;
     ggml_backend_sched_t sched_ = nullptr;

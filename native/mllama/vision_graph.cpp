@@ -5,12 +5,23 @@
 
 namespace stagebeam::mllama {
 
-size_t VisionGraphNodeBudget(const VisionHparams & hp) {
-    return std::max<size_t>(1024, 64 * static_cast<size_t>(hp.n_block + hp.n_global) + 8 * hp.intermediate.size() + 256);
+int64_t VisionAttentionChunk(const VisionHparams & hp) {
+    // The largest divisor of L whose scores ([L, c, heads] F32) stay within 256 MiB: small enough to
+    // leave memory for the rest, large enough that each matmul is big (536 rows at 11B shapes).
+    const int64_t L = static_cast<int64_t>(hp.PaddedPositions()) * hp.max_tiles, budget = int64_t(256) << 20;
+    for (int64_t n = 1; n <= L; ++n) {
+        if (L % n == 0 && (L / n) * L * hp.n_head * static_cast<int64_t>(sizeof(float)) <= budget) return L / n;
+    }
+    return 1;
 }
 
-size_t VisionGraphContextBytes(const VisionHparams & hp) {
-    const size_t nodes = VisionGraphNodeBudget(hp);
+size_t VisionGraphNodeBudget(const VisionHparams & hp, int64_t chunk) {
+    const size_t chunks = static_cast<size_t>(static_cast<int64_t>(hp.PaddedPositions()) * hp.max_tiles / chunk);
+    return std::max<size_t>(1024, (64 + 8 * chunks) * static_cast<size_t>(hp.n_block + hp.n_global) + 8 * hp.intermediate.size() + 256);
+}
+
+size_t VisionGraphContextBytes(const VisionHparams & hp, int64_t chunk) {
+    const size_t nodes = VisionGraphNodeBudget(hp, chunk);
     return ggml_tensor_overhead() * nodes + ggml_graph_overhead_custom(nodes, false);
 }
 
@@ -49,7 +60,8 @@ ggml_tensor * LayerNorm(ggml_context * ctx, ggml_tensor * x, ggml_tensor * weigh
 }
 
 // Plain multi-head self-attention over the whole sequence x [D, L], no biases, no RoPE.
-ggml_tensor * Attention(ggml_context * ctx, const VisionHparams & hp, const VisionBlock & b, ggml_tensor * x, ggml_tensor * mask, bool flash_attn) {
+ggml_tensor * Attention(ggml_context * ctx, const VisionHparams & hp, const VisionBlock & b, ggml_tensor * x, ggml_tensor * mask, bool flash_attn,
+                        int64_t c) {
     const int64_t D = hp.n_embd, hd = hp.HeadDim(), H = hp.n_head, L = x->ne[1];
     if (flash_attn) {
         // FA wants q [hd, L, H] and K/V [hd, L, H] (V not transposed); K/V are cast to F16 as llama.cpp's
@@ -61,21 +73,34 @@ ggml_tensor * Attention(ggml_context * ctx, const VisionHparams & hp, const Visi
         ggml_flash_attn_ext_set_prec(out, GGML_PREC_F32);
         return ggml_mul_mat(ctx, b.wo, ggml_reshape_2d(ctx, out, D, L));
     }
-    // Q and K made contiguous per head: the CPU's fast matmul paths need it (strided views made kq 9x slower at 11B shapes).
-    ggml_tensor * q = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_3d(ctx, ggml_mul_mat(ctx, b.wq, x), hd, H, L), 0, 2, 1, 3));  // [hd, L, H]
+    // Softmax attention in query chunks: each chunk's [L keys, c queries, H] scores are a plain matmul
+    // (the CPU's fast GEMM), the softmax and a second matmul, and only one chunk's scores exist at a time
+    // (all of them at once would be 2.6 GB per layer at 11B shapes). Every query row's softmax is its own,
+    // so chunking changes no result. Q is laid out so that each chunk is contiguous: ggml's fast matmul
+    // paths skip strided operands (a strided Q view made this 3x slower).
+    const int64_t n_chunks = L / c;
+    ggml_tensor * q = ggml_reshape_4d(ctx, ggml_mul_mat(ctx, b.wq, x), hd, H, c, n_chunks);
+    q = ggml_cont(ctx, ggml_permute(ctx, q, 0, 2, 1, 3));  // [hd, c, H, chunks]
     ggml_tensor * k = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_3d(ctx, ggml_mul_mat(ctx, b.wk, x), hd, H, L), 0, 2, 1, 3));  // [hd, L, H]
     ggml_tensor * v = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_3d(ctx, ggml_mul_mat(ctx, b.wv, x), hd, H, L), 1, 2, 0, 3));  // [L, hd, H]
-    ggml_tensor * kq = ggml_mul_mat(ctx, k, q);  // [L keys, L queries, H]
-    ggml_mul_mat_set_prec(kq, GGML_PREC_F32);
-    kq = ggml_soft_max_ext(ctx, kq, mask, 1.0f / std::sqrt(static_cast<float>(hd)), 0.0f);
-    ggml_tensor * kqv = ggml_mul_mat(ctx, v, kq);  // [hd, L, H]
-    ggml_tensor * out = ggml_cont_2d(ctx, ggml_permute(ctx, kqv, 0, 2, 1, 3), D, L);
+    ggml_tensor * out = nullptr;
+    for (int64_t i = 0; i < n_chunks; ++i) {
+        ggml_tensor * qc = ggml_view_3d(ctx, q, hd, c, H, q->nb[1], q->nb[2], static_cast<size_t>(i) * q->nb[3]);
+        ggml_tensor * mc = ggml_view_2d(ctx, mask, L, c, mask->nb[1], static_cast<size_t>(i * c) * mask->nb[1]);
+        ggml_tensor * kq = ggml_mul_mat(ctx, k, qc);  // [L keys, c queries, H]
+        ggml_mul_mat_set_prec(kq, GGML_PREC_F32);
+        kq = ggml_soft_max_ext(ctx, kq, mc, 1.0f / std::sqrt(static_cast<float>(hd)), 0.0f);
+        ggml_tensor * kqv = ggml_mul_mat(ctx, v, kq);  // [hd, c, H]
+        ggml_tensor * rows = ggml_cont_2d(ctx, ggml_permute(ctx, kqv, 0, 2, 1, 3), D, c);
+        out = out ? ggml_concat(ctx, out, rows, 1) : rows;
+    }
     return ggml_mul_mat(ctx, b.wo, out);
 }
 
 // A pre-LN encoder layer; global layers scale both branches by their (tanh'd) gates.
-ggml_tensor * Layer(ggml_context * ctx, const VisionHparams & hp, const VisionBlock & b, ggml_tensor * x, ggml_tensor * mask, bool flash_attn) {
-    ggml_tensor * cur = Attention(ctx, hp, b, LayerNorm(ctx, x, b.attn_norm_w, b.attn_norm_b, hp.eps), mask, flash_attn);
+ggml_tensor * Layer(ggml_context * ctx, const VisionHparams & hp, const VisionBlock & b, ggml_tensor * x, ggml_tensor * mask, bool flash_attn,
+                    int64_t chunk) {
+    ggml_tensor * cur = Attention(ctx, hp, b, LayerNorm(ctx, x, b.attn_norm_w, b.attn_norm_b, hp.eps), mask, flash_attn, chunk);
     if (b.gated) cur = ggml_scale(ctx, cur, b.attn_gate);
     x = ggml_add(ctx, x, cur);
     cur = LayerNorm(ctx, x, b.ffn_norm_w, b.ffn_norm_b, hp.eps);
@@ -94,11 +119,11 @@ ggml_tensor * TableRow(ggml_context * ctx, ggml_tensor * table, int32_t id, int6
 
 }  // namespace
 
-VisionGraph BuildVisionGraph(ggml_context * ctx, const VisionWeights & w, int32_t aspect_ratio_id, bool flash_attn) {
+VisionGraph BuildVisionGraph(ggml_context * ctx, const VisionWeights & w, int32_t aspect_ratio_id, bool flash_attn, int64_t chunk) {
     const VisionHparams & hp = w.hp;
     const int64_t D = hp.n_embd, T = hp.max_tiles, P = hp.Patches(), N = hp.Positions(), Np = hp.PaddedPositions(), L = Np * T;
     VisionGraph g;
-    g.graph = ggml_new_graph_custom(ctx, VisionGraphNodeBudget(hp), false);
+    g.graph = ggml_new_graph_custom(ctx, VisionGraphNodeBudget(hp, chunk), false);
     g.patches = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, hp.PatchValues(), P * T);
     g.mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F16, L, L);
     ggml_set_input(g.patches);
@@ -128,13 +153,13 @@ VisionGraph BuildVisionGraph(ggml_context * ctx, const VisionWeights & w, int32_
         for (size_t k = 0; k < hp.intermediate.size(); ++k) {
             if (hp.intermediate[k] == static_cast<int32_t>(il)) intermediate[k] = x;
         }
-        x = Layer(ctx, hp, w.blocks[il], x, g.mask, flash_attn);
+        x = Layer(ctx, hp, w.blocks[il], x, g.mask, flash_attn, chunk);
     }
     x = LayerNorm(ctx, x, w.post_ln_w, w.post_ln_b, hp.eps);
     x = ggml_reshape_3d(ctx, x, D, Np, T);
     x = ggml_add(ctx, x, ggml_scale(ctx, TableRow(ctx, w.post_tile_embd, aspect_ratio_id, D, 1, T), w.post_tile_gate));
     x = ggml_reshape_2d(ctx, x, D, L);
-    for (const VisionBlock & b : w.global_blocks) x = Layer(ctx, hp, b, x, g.mask, flash_attn);
+    for (const VisionBlock & b : w.global_blocks) x = Layer(ctx, hp, b, x, g.mask, flash_attn, chunk);
 
     // [final | stack(intermediates, dim=-1)]: the stack interleaves per channel (element c·K + k), which
     // concatenating [1, D, L] slices along dim 0 reproduces.

@@ -23,11 +23,14 @@ struct VisionGraph {
 // Builds into `ctx` (a no_alloc context of VisionGraphContextBytes). `aspect_ratio_id` (1..ratios) picks the
 // rows of the tile embedding tables; it is known when the graph is built, so those rows are plain views.
 // With `flash_attn`, attention is ggml_flash_attn_ext over F16 K/V (no [L, L, heads] score matrices: 2.6 GB
-// less at 11B shapes); otherwise mul_mat + soft_max_ext in F32.
-VisionGraph BuildVisionGraph(ggml_context * ctx, const VisionWeights & w, int32_t aspect_ratio_id, bool flash_attn = false);
+// less at 11B shapes); otherwise mul_mat + soft_max_ext in F32, over query chunks of `chunk` rows (a
+// divisor of tiles × padded positions: VisionAttentionChunk's, or a smaller one tests choose).
+VisionGraph BuildVisionGraph(ggml_context * ctx, const VisionWeights & w, int32_t aspect_ratio_id, bool flash_attn, int64_t chunk);
 
-size_t VisionGraphNodeBudget(const VisionHparams & hp);
-size_t VisionGraphContextBytes(const VisionHparams & hp);
+// Query rows per softmax-attention chunk by default: a divisor of tiles × padded positions.
+int64_t VisionAttentionChunk(const VisionHparams & hp);
+size_t VisionGraphNodeBudget(const VisionHparams & hp, int64_t chunk);
+size_t VisionGraphContextBytes(const VisionHparams & hp, int64_t chunk);
 
 // pixels: [tiles, C, S, S] row-major (the image processor's layout). out: [tiles × patches, C·p·p], each
 // patch in (c, ky, kx) order with kx fastest — the order of the conv kernel's [p, p, C, D] ggml layout,

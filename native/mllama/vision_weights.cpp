@@ -163,7 +163,7 @@ std::unique_ptr<VisionWeights> VisionWeights::Load(const std::string & path, con
 
     // Embeddings, norms, biases and gates must be F32; 2-D weights may be any type ggml multiplies.
     auto take = [&](const std::string & name, std::initializer_list<int64_t> dims, bool f32, ggml_backend_dev_t dev) {
-        return file.Take(name, dims, f32, dev);
+        return file.Take(name, dims, f32, dev, true, !f32 && options.widen);
     };
     ggml_backend_dev_t dev = w->device;
     std::vector<std::pair<ggml_tensor *, float *>> gates;
@@ -218,6 +218,7 @@ std::unique_ptr<VisionWeights> VisionWeights::Load(const std::string & path, con
     file.Load(options.progress, w->ctxs_, w->buffers_);
     w->n_params = file.params();
     w->n_bytes = file.bytes();
+    w->n_resident_bytes = file.resident_bytes();
     // The converter stored tanh(g) (or 1 - tanh(g)) already.
     for (auto [tensor, value] : gates) *value = ReadScalar(file, tensor);
     return w;

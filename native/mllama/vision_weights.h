@@ -73,6 +73,7 @@ class VisionWeights {
   public:
     struct Options {
         bool gpu = true;
+        bool widen = false;  // hold F16/BF16 matmul weights as F32 (the caller's speed-for-memory choice)
         std::function<bool(float)> progress;  // 0..1; returning false stops the load (ABORTED)
     };
 
@@ -105,7 +106,8 @@ class VisionWeights {
     ggml_backend_dev_t device = nullptr;     // where the weights live (the CPU device without a GPU)
     bool on_gpu = false;
     uint64_t n_params = 0;
-    uint64_t n_bytes = 0;
+    uint64_t n_bytes = 0;           // as stored in the file
+    uint64_t n_resident_bytes = 0;  // as held (widened weights take 4 bytes per value)
     std::string name;
 
   private:

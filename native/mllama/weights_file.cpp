@@ -54,7 +54,8 @@ void WeightsFile::Bad(const std::string & what) const {
     throw NativeError("INVALID_GGUF", path_ + " is not a usable mllama " + noun_ + ": " + what + "; re-convert it with `stagebeam convert`");
 }
 
-ggml_tensor * WeightsFile::Take(const std::string & name, std::initializer_list<int64_t> dims, bool f32, ggml_backend_dev_t dev, bool required) {
+ggml_tensor * WeightsFile::Take(const std::string & name, std::initializer_list<int64_t> dims, bool f32, ggml_backend_dev_t dev, bool required,
+                                bool widen) {
     const int64_t id = gguf_find_tensor(gguf_, name.c_str());
     if (id < 0) {
         if (!required) return nullptr;
@@ -76,11 +77,13 @@ ggml_tensor * WeightsFile::Take(const std::string & name, std::initializer_list<
         ctxs_.emplace_back(buft, c);
         it = ctxs_.end() - 1;
     }
-    ggml_tensor * t = ggml_dup_tensor(it->second, meta);
+    const bool widened = widen && (meta->type == GGML_TYPE_F16 || meta->type == GGML_TYPE_BF16);
+    ggml_tensor * t = widened ? ggml_new_tensor(it->second, GGML_TYPE_F32, GGML_MAX_DIMS, meta->ne) : ggml_dup_tensor(it->second, meta);
     ggml_set_name(t, name.c_str());
-    pending_.push_back({t, gguf_get_data_offset(gguf_) + gguf_get_tensor_offset(gguf_, id)});
+    pending_.push_back({t, gguf_get_data_offset(gguf_) + gguf_get_tensor_offset(gguf_, id), meta->type});
     n_params_ += static_cast<uint64_t>(ggml_nelements(meta));
     n_bytes_ += ggml_nbytes(meta);
+    n_resident_bytes_ += ggml_nbytes(t);
     return t;
 }
 
@@ -102,24 +105,37 @@ void WeightsFile::Load(const std::function<bool(float)> & progress, std::vector<
     std::unique_ptr<FILE, int (*)(FILE *)> f(std::fopen(path_.c_str(), "rb"), &std::fclose);
     if (!f) throw NativeError("MODEL_NOT_FOUND", std::string("cannot open ") + noun_ + " file " + path_);
     std::vector<uint8_t> staging;
+    std::vector<float> widened;
     const uint64_t total = std::max<uint64_t>(1, n_bytes_);
     uint64_t done = 0;
-    const size_t chunk = 64u << 20;
+    const size_t chunk = 64u << 20;  // bytes of the file per read; a multiple of every type's block size
     for (const Pending & p : pending_) {
-        const size_t n = ggml_nbytes(p.tensor);
+        // Read in the file's type; a widened tensor converts each chunk into its F32 rows.
+        const bool widen = p.stored != p.tensor->type;
+        const size_t stored_size = widen ? ggml_type_size(p.stored) : 1, resident_size = widen ? sizeof(float) : 1;
+        const size_t n = widen ? static_cast<size_t>(ggml_nelements(p.tensor)) * stored_size : ggml_nbytes(p.tensor);
         const bool host = ggml_backend_buffer_is_host(p.tensor->buffer);
         for (size_t at = 0; at < n; at += chunk) {
             const size_t count = std::min(chunk, n - at);
             if (fseeko(f.get(), static_cast<off_t>(p.offset + at), SEEK_SET) != 0) throw NativeError("INVALID_GGUF", path_ + ": cannot seek to tensor data");
+            const size_t dst_at = at / stored_size * resident_size;
             uint8_t * dst;
-            if (host) {
+            if (host && !widen) {
                 dst = static_cast<uint8_t *>(p.tensor->data) + at;
             } else {
                 staging.resize(count);
                 dst = staging.data();
             }
             if (std::fread(dst, 1, count, f.get()) != count) throw NativeError("INVALID_GGUF", path_ + " is truncated inside tensor " + ggml_get_name(p.tensor));
-            if (!host) ggml_backend_tensor_set(p.tensor, dst, at, count);
+            if (widen) {
+                const int64_t values = static_cast<int64_t>(count / stored_size);
+                float * out = host ? reinterpret_cast<float *>(static_cast<uint8_t *>(p.tensor->data) + dst_at) : (widened.resize(values), widened.data());
+                if (p.stored == GGML_TYPE_F16) ggml_fp16_to_fp32_row(reinterpret_cast<const ggml_fp16_t *>(dst), out, values);
+                else ggml_bf16_to_fp32_row(reinterpret_cast<const ggml_bf16_t *>(dst), out, values);
+                if (!host) ggml_backend_tensor_set(p.tensor, out, dst_at, values * sizeof(float));
+            } else if (!host) {
+                ggml_backend_tensor_set(p.tensor, dst, at, count);
+            }
             done += count;
             if (progress && !progress(static_cast<float>(static_cast<double>(done) / static_cast<double>(total)))) {
                 throw NativeError("ABORTED", std::string(noun_) + " loading was aborted");

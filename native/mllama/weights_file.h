@@ -33,20 +33,24 @@ class WeightsFile {
     [[noreturn]] void Bad(const std::string & what) const;
 
     // Declares tensor `name` on `dev` after checking its ggml shape (missing trailing dims are 1; -1
-    // accepts any size) and, with `f32`, its type. Null when it is absent and not `required`.
-    ggml_tensor * Take(const std::string & name, std::initializer_list<int64_t> dims, bool f32, ggml_backend_dev_t dev, bool required = true);
+    // accepts any size) and, with `f32`, its type. Null when it is absent and not `required`. With
+    // `widen`, an F16 or BF16 tensor is held as F32 (converted while it is read); other types as stored.
+    ggml_tensor * Take(const std::string & name, std::initializer_list<int64_t> dims, bool f32, ggml_backend_dev_t dev, bool required = true,
+                       bool widen = false);
 
     // Allocates every declared tensor on its device and reads its data (progress 0..1; false stops the
     // load with ABORTED). The contexts and buffers are handed to the caller, who frees them.
     void Load(const std::function<bool(float)> & progress, std::vector<ggml_context *> & ctxs, std::vector<ggml_backend_buffer_t> & buffers);
 
     uint64_t params() const { return n_params_; }
-    uint64_t bytes() const { return n_bytes_; }
+    uint64_t bytes() const { return n_bytes_; }                    // as stored in the file
+    uint64_t resident_bytes() const { return n_resident_bytes_; }  // as held on the devices (widened tensors count 4 bytes per value)
 
   private:
     struct Pending {
         ggml_tensor * tensor;
         size_t offset;
+        ggml_type stored;  // the file's type: tensor->type, or F16/BF16 for a widened tensor
     };
 
     std::string path_;
@@ -58,6 +62,7 @@ class WeightsFile {
     std::vector<Pending> pending_;
     uint64_t n_params_ = 0;
     uint64_t n_bytes_ = 0;
+    uint64_t n_resident_bytes_ = 0;
 };
 
 // The value of a one-element F32 weight (a gate), read back from its buffer; INVALID_GGUF if not finite.

@@ -16,7 +16,7 @@ import { nativeAddon, type NativeMllamaVision } from "../../lib/native.js";
 import { mllamaReference, readFloat32, readInt32, type MllamaReference } from "../fixtures/mllama/reference.js";
 
 type WeightType = "f32" | "f16";
-type EncoderKind = WeightType | "f32-fa" | "f16-fa";
+type EncoderKind = WeightType | "f32-fa" | "f16-fa" | "f32-chunked" | "f16-widened";
 const IDS = [1, 2, 3, 4, 5, 6, 7, 8];
 const TOKENS_PER_TILE = 5; // (28 / 14)^2 patches + the class token
 const TILES = 4;
@@ -41,6 +41,9 @@ beforeAll(async () => {
     encoders.set(type, await nativeAddon().MllamaVision.load(result.projector, { gpu: false, threads: 1 }));
     encoders.set(`${type}-fa`, await nativeAddon().MllamaVision.load(result.projector, { gpu: false, threads: 1, flashAttention: true }));
   }
+  // 4 query chunks of 8 rows (one tile each) instead of the one chunk the tiny shape gets by default.
+  encoders.set("f32-chunked", await nativeAddon().MllamaVision.load(pairs.get("f32")!.projector, { gpu: false, threads: 1, attentionChunk: 8 }));
+  encoders.set("f16-widened", await nativeAddon().MllamaVision.load(pairs.get("f16")!.projector, { gpu: false, threads: 1, widenWeights: true }));
 }, 15 * 60_000);
 
 afterAll(() => {
@@ -164,6 +167,29 @@ describe("cross-attention states against transformers, every aspect ratio", () =
     console.log(`mllama vision, flash attention:\n  ${rows.join("\n  ")}`);
   });
 
+  test("softmax attention in query chunks: F32 weights still within 1e-4 · max(1, scale), padded tiles included", async ({ skip }) => {
+    const r = need(skip);
+    expect(encoders.get("f32")!.info().attentionChunk).toBe(TILES * 8);
+    expect(encoders.get("f32-chunked")!.info().attentionChunk).toBe(8);
+    for (const id of IDS) {
+      const d = await encodeCase(r, "f32-chunked", id);
+      expect(d.maxAbs, `ar ${id}`).toBeLessThanOrEqual(1e-4 * Math.max(1, d.scale));
+    }
+  });
+
+  test("F16 weights widened to F32 at load: twice the matrix bytes, within the F16 tolerance", async ({ skip }) => {
+    const r = need(skip);
+    const stored = encoders.get("f16")!.info(), widened = encoders.get("f16-widened")!.info();
+    expect(stored.weightsBytes).toBe(stored.sizeBytes);
+    expect(widened.sizeBytes).toBe(stored.sizeBytes);
+    expect(widened.weightsBytes).toBeGreaterThan(stored.sizeBytes);
+    expect(widened.weightsBytes).toBeLessThan(2 * stored.sizeBytes);
+    for (const id of IDS) {
+      const d = await encodeCase(r, "f16-widened", id);
+      expect(d.maxAbs, `ar ${id}`).toBeLessThanOrEqual(1e-2 * d.scale);
+    }
+  });
+
   test("the test has teeth: without the padding mask the states leave the tolerance", async ({ skip }) => {
     const r = need(skip);
     // ar 1 has three padded tiles (measured: 5.7e-3, 57× the tolerance); ar 4 has none, but every tile has
@@ -236,6 +262,12 @@ describe("MllamaVision behaviour (the Python-free tiny pair)", () => {
     });
     await expect(nativeAddon().MllamaVision.load(join(dir, "missing.gguf"), {})).rejects.toMatchObject({ code: "MODEL_NOT_FOUND" });
     expect(code(() => nativeAddon().MllamaVision.load(tiny.projector, { threads: 0 }))).toBe("INVALID_ARGUMENT");
+    expect(code(() => nativeAddon().MllamaVision.load(tiny.projector, { attentionChunk: -1 }))).toBe("INVALID_ARGUMENT");
+    // A chunk that does not divide the rows is found once the shape is read.
+    await expect(nativeAddon().MllamaVision.load(tiny.projector, { gpu: false, attentionChunk: 7 })).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+      message: expect.stringContaining("attentionChunk must divide"),
+    });
     // A LLaVA-style mmproj is not an mllama projector.
     const clip = join(dir, "mmproj-clip.gguf");
     writeTinyClip(clip, { textEmbeddingSize: 64 });
