@@ -231,7 +231,7 @@ async function main() {
   const row = (name, unit, ours, peer, peerName, ratio, target, compare, note) =>
     rows.push({ name, unit, ours, peer, peerName, ratio, target, compare, met: smoke || ratio === null || target === null ? null : compare === "<=" ? ratio <= target : ratio >= target, note });
   const v = engine.vision;
-  row(`image encode: ${v.maxTiles} tiles of ${v.imageSize} px (vision encoder, preprocessing included)`, "s", once(engine.encodeSeconds), null, "", null, null, ">=", `${paths.projector.endsWith("f32.gguf") ? "F32" : "F16"} projector, flash attention ${v.flashAttention ? "on" : "off"}`);
+  row(`image encode: ${v.maxTiles} tiles of ${v.imageSize} px (vision encoder, preprocessing included)`, "s", once(engine.encodeSeconds), null, "", null, null, ">=", `${paths.projector.endsWith("f32.gguf") ? "F32" : "F16"} projector${v.weightsBytes > v.sizeBytes ? " held as F32" : ""}, ${v.flashAttention ? "flash attention" : `softmax attention in chunks of ${v.attentionChunk} rows`}`);
   row("cross K/V of one image, every cross-attention layer (from the cached vision states)", "s", once(engine.crossSeconds), null, "", null, null, ">=", "");
   for (const d of engine.decode) {
     row(`decode at width ${d.width}: ${d.width === 1 ? "a fork" : `${d.width} forks`} of one image prompt, ${setup.decodeTokens} tokens each, one batch per step`, "tok/s", once(d.tokensPerSecond), null, "", null, null, ">=", `${d.stepsPerSecond.toFixed(2)} steps/s`);
