@@ -4,6 +4,7 @@
 import { Template } from "@huggingface/jinja";
 import type { ChatMessage, ContentPart } from "./engine/chat-message.js";
 import { createError } from "./errors.js";
+import { renderWithBudget } from "./jinja-budget.js";
 // Defined by the engine contract (lib/engine); re-exported for code that imports them from here.
 export type { ChatMessage, ContentPart };
 
@@ -56,7 +57,7 @@ function renderJinja(input: ChatTemplateInput): string {
     template = new Template(input.template);
     compiled.set(input.template, template);
   }
-  return template.render({
+  return renderWithBudget(template, {
     ...input.variables,
     messages: input.messages,
     add_generation_prompt: input.addGenerationPrompt,
