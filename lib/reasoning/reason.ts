@@ -3,6 +3,7 @@
 // sequence it made; deterministic for a given seed.
 import type { EngineContext } from "../engine/types.js";
 import { throwIfAborted } from "../abort.js";
+import { checkOptions } from "./check-options.js";
 import { resolveOptions, type ReasonOptions, type StrategyName } from "./options.js";
 import { enterRoom, restartLater, RestartSearch } from "./room.js";
 import { SearchRun } from "./search.js";
@@ -41,7 +42,8 @@ export function sequencesNeeded(o: ReturnType<typeof resolveOptions>): number {
 
 export async function reason(engine: EngineContext, options: ReasonOptions): Promise<ReasonResult> {
   const resolved = resolveOptions(options);
-  if (!(resolved.strategy in strategies)) {
+  // Own keys only: "toString" or "constructor" are in every object.
+  if (!Object.hasOwn(strategies, resolved.strategy)) {
     throw createError("INVALID_ARGUMENT", `unknown strategy "${resolved.strategy}": use one of ${Object.keys(strategies).join(", ")}`);
   }
   if (!Number.isInteger(resolved.width) || resolved.width < 1) {
@@ -50,6 +52,7 @@ export async function reason(engine: EngineContext, options: ReasonOptions): Pro
   if (typeof resolved.question !== "string" || resolved.question.length === 0) {
     throw createError("INVALID_ARGUMENT", "question must be a non-empty string");
   }
+  checkOptions(resolved);
   throwIfAborted(resolved.signal);
   // Wait for the sequences this search may hold at once, rather than fail when others hold them.
   const release = await engine.reserveSequences?.(sequencesNeeded(resolved), resolved.signal);
