@@ -5,6 +5,7 @@ import { resolve } from "node:path";
 import { createError } from "./errors.js";
 
 export async function existingFile(path: string, what: "model" | "projector"): Promise<string> {
+  if (typeof path !== "string" || path.length === 0) throw createError("INVALID_ARGUMENT", `the ${what} path must be a non-empty string, got ${typeof path === "string" ? '""' : typeof path}`);
   const absolute = resolve(path);
   try {
     if (!(await stat(absolute)).isFile()) throw new Error("not a file");

@@ -88,6 +88,9 @@ async function* run(
     if (!Number.isInteger(maxTokens) || maxTokens < 0) {
       throw new InvalidArgumentError("INVALID_ARGUMENT", `maxTokens must be a non-negative integer, got ${request.maxTokens}`);
     }
+    if (request.stop !== undefined && !(Array.isArray(request.stop) && request.stop.every((s) => typeof s === "string"))) {
+      throw new InvalidArgumentError("INVALID_ARGUMENT", "stop must be an array of strings");
+    }
   }
 
   // Hold every sequence's lock for the whole run (taken in id order, so concurrent calls cannot deadlock).
