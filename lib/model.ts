@@ -11,6 +11,7 @@ import { nativeAddon, type NativeMllamaModel, type NativeModel, type NativeModel
 import { PAIR_ID_KEY } from "./mllama/gguf-layout.js";
 import { MllamaProjector } from "./mllama/projector.js";
 import { Projector, type LoadProjectorOptions } from "./projector.js";
+import { checkProjectorTensors } from "./projector-tensors.js";
 import type { ReasonOptions } from "./reasoning/options.js";
 import { reasonOnModel } from "./reasoning/reason-on-model.js";
 import { forgetSharedReasoningContext } from "./reasoning/shared-context.js";
@@ -70,6 +71,13 @@ async function withProjector(model: Model, options: LoadModelOptions): Promise<M
     throw error;
   }
   return model;
+}
+
+/** A libmtmd projector's path, once its tensors are known not to trip libmtmd's graph asserts. */
+async function checkedProjectorFile(path: string): Promise<string> {
+  const absolute = await existingFile(path, "projector");
+  checkProjectorTensors(absolute);
+  return absolute;
 }
 
 /** Which engine runs a model: llama.cpp, or stagebeam's own mllama engine on ggml (Llama 3.2 Vision). */
@@ -136,7 +144,7 @@ export class Model {
             path,
             options,
           )
-        : await Projector.load(this.native, path, options);
+        : await Projector.load(this.native, await checkedProjectorFile(path), options);
     this.#projector?.dispose();
     this.#projector = projector;
     return projector;
