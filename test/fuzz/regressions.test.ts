@@ -1,0 +1,88 @@
+// Inputs the fuzz harness found breaking the promise (an untyped error, a crash or a hang), kept as
+// cases described by their class, mutator and parameters, and run as the harness runs them: each in a
+// worker process with a time limit, so a regression fails this test instead of killing or stalling it.
+import { describe, expect, test } from "vitest";
+// @ts-expect-error the harness is plain JavaScript
+import { ensureBaseFiles } from "./base-files.mjs";
+// @ts-expect-error the harness is plain JavaScript
+import { runCases } from "./pool.mjs";
+
+interface Regression {
+  what: string;
+  cls: string;
+  fuzzCase: Record<string, unknown>;
+  /** The typed error code it must end in now ("ok" for success). */
+  expected: string;
+}
+
+const regressions: Regression[] = [
+  {
+    what: "a chat template looping over range(10**9) stalled the JS thread (hang)",
+    cls: "gguf",
+    fuzzCase: { mutator: "chatTemplate", base: "model", templateText: "{% for i in range(1000000000) %}x{% endfor %}" },
+    expected: "INVALID_ARGUMENT",
+  },
+  {
+    what: "nested loops of allowed ranges: 10^8 steps (hang)",
+    cls: "gguf",
+    fuzzCase: { mutator: "chatTemplate", base: "model", templateText: "{% for i in range(10000) %}{% for j in range(10000) %}{{ '' }}{% endfor %}{% endfor %}" },
+    expected: "INVALID_ARGUMENT",
+  },
+  {
+    what: "an mlp projector relabelled qwen2vl_merger aborted the process at its first image (GGML_ASSERT class_embedding == nullptr)",
+    cls: "gguf",
+    fuzzCase: { mutator: "absurdMetadata", base: "projector", set: [["clip.projector_type", { type: 8, value: "qwen2vl_merger" }]] },
+    expected: "INVALID_PROJECTOR",
+  },
+  {
+    what: "an mlp projector relabelled qwen3vl_merger aborted the process (GGML_ASSERT patch_bias != nullptr)",
+    cls: "gguf",
+    fuzzCase: { mutator: "absurdMetadata", base: "projector", set: [["clip.projector_type", { type: 8, value: "qwen3vl_merger" }]] },
+    expected: "INVALID_PROJECTOR",
+  },
+  {
+    what: "generate({ stop: 'x' }) (a string, not an array) was a TypeError from the stop detector",
+    cls: "options",
+    fuzzCase: { target: "generate", options: { stop: "x" } },
+    expected: "INVALID_ARGUMENT",
+  },
+  {
+    what: "loadModel({ path: 0.5 }) was a TypeError from node:path",
+    cls: "options",
+    fuzzCase: { target: "loadModel", options: { path: { value: 0.5 } } },
+    expected: "INVALID_ARGUMENT",
+  },
+  {
+    what: "reason({ strategy: 'toString' }) passed the strategy check (`in` sees Object.prototype) and failed with a TypeError",
+    cls: "options",
+    fuzzCase: { target: "reason", options: { strategy: { value: "toString" } } },
+    expected: "INVALID_ARGUMENT",
+  },
+  {
+    what: "reason({ judge: 'bogus' }) ran a search with an unknown judge mode instead of refusing it",
+    cls: "options",
+    fuzzCase: { target: "reason", options: { judge: { value: "bogus" } } },
+    expected: "INVALID_ARGUMENT",
+  },
+  {
+    what: "reason({ maxStageTokens: NaN }) was accepted",
+    cls: "options",
+    fuzzCase: { target: "reason", options: { maxStageTokens: { value: Number.NaN } } },
+    expected: "INVALID_ARGUMENT",
+  },
+];
+
+describe("fuzz regressions", () => {
+  test("each ends in its typed error, in a worker process, within the time limit", { timeout: 120_000 }, async () => {
+    ensureBaseFiles();
+    const results = await runCases(
+      regressions.map((r, index) => ({ cls: r.cls, seed: 0, index, fuzzCase: r.fuzzCase })),
+      { workers: 2, timeoutMs: 20_000 },
+    );
+    const got = results.map((r: { outcome: { status: string; code?: string } }, i: number) => ({
+      what: regressions[i]!.what,
+      outcome: r.outcome.status === "ok" ? "ok" : r.outcome.status === "typed" ? r.outcome.code : `${r.outcome.status} ${r.outcome.code}`,
+    }));
+    expect(got).toEqual(regressions.map((r) => ({ what: r.what, outcome: r.expected })));
+  });
+});
