@@ -22,6 +22,7 @@ export type { ReasonOptions, ReasonEvent, StrategyName, ForceStructure, JudgeMod
 export type { ReasonResult, CandidateRecord, JudgementRecord, ReasonCounts } from "./reasoning/trace.js";
 export { STAGES, parseStage, parseAnswer, stageGrammar, type Stage } from "./reasoning/stages.js";
 export { backendDevices } from "./native.js";
+export { nativeHandleCounts, type NativeHandleCounts } from "./native-handles.js";
 export { createServerHandler, type ServerHandler, type ServerHandlerOptions } from "./server/handler.js";
 export { nodeListener } from "./server/node-adapter.js";
 export { chatTemplateNames } from "./chat-template-names.js";

@@ -298,6 +298,30 @@ export interface NativeAddon {
   /** The template names llama.cpp's built-in chat renderer knows ("chatml", "llama3", …). */
   chatTemplateNames(): string[];
   maxSequences(): number;
+  /** Live native handles of each kind (native/handle_counts.h). */
+  handleCounts(): NativeHandleCounts;
+  /** What each ggml device reports of its memory now, in bytes (the CPU device: physical memory, as both). */
+  deviceMemory(): NativeDeviceMemory[];
+}
+
+export interface NativeHandleCounts {
+  models: number;
+  contexts: number;
+  /** One per sequence (its sampler), and one per sampler a generation clones. */
+  samplers: number;
+  projectors: number;
+  images: number;
+  chunks: number;
+  mllamaModels: number;
+  mllamaContexts: number;
+  mllamaVisions: number;
+}
+
+export interface NativeDeviceMemory {
+  name: string;
+  type: "cpu" | "gpu" | "igpu" | "accel";
+  free: number;
+  total: number;
 }
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), "..");

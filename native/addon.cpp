@@ -1,7 +1,7 @@
 // Module entry: registers the native classes and the process-wide llama.cpp set-up.
 //
 // Exports: Model, Context, Sampler, Cancellation, Projector, MllamaModel, MllamaContext, MllamaVision, loadBackends(dir),
-// systemInfo(), maxSequences(), quantize(input, output, options), encodeRows(type, values, rowLength).
+// systemInfo(), handleCounts(), deviceMemory(), maxSequences(), quantize(input, output, options), encodeRows(type, values, rowLength).
 #include <napi.h>
 
 #include <algorithm>
@@ -18,6 +18,7 @@
 #include "context.h"
 #include "encode_rows.h"
 #include "errors.h"
+#include "handle_counts.h"
 #include "ggml-backend.h"
 #include "llama.h"
 #include "log_capture.h"
@@ -82,6 +83,43 @@ Napi::Value ChatTemplateNames(const Napi::CallbackInfo & info) {
     return out;
 }
 
+// handleCounts() → { models, contexts, … }: live native handles of each kind (handle_counts.h).
+Napi::Value HandleCounts(const Napi::CallbackInfo & info) {
+    static const char * const names[] = {"models", "contexts", "samplers", "projectors", "images", "chunks", "mllamaModels", "mllamaContexts", "mllamaVisions"};
+    static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(HandleKind::Count), "a name for every handle kind");
+    Napi::Object out = Napi::Object::New(info.Env());
+    for (size_t i = 0; i < static_cast<size_t>(HandleKind::Count); ++i) {
+        out.Set(names[i], Napi::Number::New(info.Env(), static_cast<double>(LiveHandles(static_cast<HandleKind>(i)).load())));
+    }
+    return out;
+}
+
+// deviceMemory() → [{ name, type, free, total }]: what each ggml device reports now, in bytes (the CPU
+// device reports physical memory as both). What to refuse for lack of it is the TypeScript side's call.
+Napi::Value DeviceMemory(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    Napi::Array out = Napi::Array::New(env);
+    for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+        ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+        size_t free = 0, total = 0;
+        ggml_backend_dev_memory(dev, &free, &total);
+        Napi::Object d = Napi::Object::New(env);
+        d.Set("name", ggml_backend_dev_name(dev));
+        const char * type = "cpu";
+        switch (ggml_backend_dev_type(dev)) {
+            case GGML_BACKEND_DEVICE_TYPE_GPU: type = "gpu"; break;
+            case GGML_BACKEND_DEVICE_TYPE_IGPU: type = "igpu"; break;
+            case GGML_BACKEND_DEVICE_TYPE_ACCEL: type = "accel"; break;
+            default: break;
+        }
+        d.Set("type", type);
+        d.Set("free", static_cast<double>(free));
+        d.Set("total", static_cast<double>(total));
+        out.Set(static_cast<uint32_t>(i), d);
+    }
+    return out;
+}
+
 Napi::Value MaxSequences(const Napi::CallbackInfo & info) {
     return Napi::Number::New(info.Env(), static_cast<double>(llama_max_parallel_sequences()));
 }
@@ -126,6 +164,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("loadBackends", Napi::Function::New<LoadBackends>(env, "loadBackends"));
     exports.Set("systemInfo", Napi::Function::New<SystemInfo>(env, "systemInfo"));
     exports.Set("chatTemplateNames", Napi::Function::New<ChatTemplateNames>(env, "chatTemplateNames"));
+    exports.Set("handleCounts", Napi::Function::New<HandleCounts>(env, "handleCounts"));
+    exports.Set("deviceMemory", Napi::Function::New<DeviceMemory>(env, "deviceMemory"));
     exports.Set("maxSequences", Napi::Function::New<MaxSequences>(env, "maxSequences"));
     exports.Set("quantize", Napi::Function::New<Quantize>(env, "quantize"));
     exports.Set("encodeRows", Napi::Function::New<EncodeRows>(env, "encodeRows"));

@@ -32,9 +32,12 @@ Napi::Object NewWrapped(Napi::FunctionReference & constructor, Napi::Env env, st
     return constructor.New({Napi::External<std::shared_ptr<Handle>>::New(env, owned, [](Napi::Env, std::shared_ptr<Handle> * p) { delete p; })});
 }
 
+// Moves the handle out of the External: the wrapped object becomes its only owner, so its dispose()
+// frees the native object at once. (A copy would leave the External owning it until the garbage collector
+// finalizes it, which for a context's KV cache could be never, as V8 does not see native memory.)
 template <typename Handle>
 std::shared_ptr<Handle> HandleFromExternal(Napi::Value value) {
-    return *value.As<Napi::External<std::shared_ptr<Handle>>>().Data();
+    return std::move(*value.As<Napi::External<std::shared_ptr<Handle>>>().Data());
 }
 
 

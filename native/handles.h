@@ -14,9 +14,12 @@
 #include "llama.h"
 #include "mtmd.h"
 
+#include "handle_counts.h"
+
 namespace stagebeam {
 
 struct ModelHandle {
+    LiveCount<HandleKind::Model> live;
     llama_model * model = nullptr;
     const llama_vocab * vocab = nullptr;
 
@@ -29,6 +32,7 @@ struct ModelHandle {
 };
 
 struct ContextHandle {
+    LiveCount<HandleKind::Context> live;
     std::shared_ptr<ModelHandle> model;
     llama_context * ctx = nullptr;
     // Persistent CPU threadpools (decode, batch), attached to ctx: without them ggml creates and joins
@@ -57,6 +61,7 @@ struct ContextHandle {
 };
 
 struct SamplerHandle {
+    LiveCount<HandleKind::Sampler> live;
     std::shared_ptr<ModelHandle> model;  // grammar samplers point into the model's vocabulary
     llama_sampler * chain = nullptr;
     // The chain is only greedy (no bias, penalty or grammar): the token is the argmax of the logits and
@@ -73,6 +78,7 @@ struct SamplerHandle {
 
 // A loaded multimodal projector (libmtmd) bound to its text model.
 struct ProjectorHandle {
+    LiveCount<HandleKind::Projector> live;
     std::shared_ptr<ModelHandle> model;
     mtmd_context * ctx = nullptr;
     // Encoding uses the projector's own compute state: contexts sharing a projector take turns.
@@ -88,6 +94,7 @@ struct ProjectorHandle {
 
 // A decoded image (RGB pixels) ready for mtmd_tokenize.
 struct ImageHandle {
+    LiveCount<HandleKind::Image> live;
     mtmd_bitmap * bitmap = nullptr;
 
     explicit ImageHandle(mtmd_bitmap * b) : bitmap(b) {}
@@ -100,6 +107,7 @@ struct ImageHandle {
 
 // A prompt split by mtmd_tokenize into text and image chunks; keeps its projector alive.
 struct ChunksHandle {
+    LiveCount<HandleKind::Chunks> live;
     std::shared_ptr<ProjectorHandle> projector;
     mtmd_input_chunks * chunks = nullptr;
 

@@ -12,10 +12,12 @@
 namespace stagebeam {
 
 struct MllamaModelHandle {
+    LiveCount<HandleKind::MllamaModel> live;
     std::shared_ptr<const mllama::TextWeights> weights;
 };
 
 struct MllamaContextHandle {
+    LiveCount<HandleKind::MllamaContext> live;
     std::shared_ptr<MllamaModelHandle> model;
     std::shared_ptr<ModelHandle> vocab;  // the tokenizer and samplers' model (a vocabulary-only llama_model)
     std::unique_ptr<mllama::TextContext> text;

@@ -8,12 +8,14 @@
 #include <atomic>
 #include <memory>
 
+#include "handle_counts.h"
 #include "mllama/vision_context.h"
 #include "mllama/vision_weights.h"
 
 namespace stagebeam {
 
 struct MllamaVisionHandle {
+    LiveCount<HandleKind::MllamaVision> live;
     std::shared_ptr<const mllama::VisionWeights> weights;
     std::unique_ptr<mllama::VisionContext> encoder;
     std::atomic<bool> busy{false};
