@@ -23,6 +23,7 @@ import {
   type NativeContextInfo,
   type NativeMllamaContext,
 } from "./native.js";
+import { checkContextFits } from "./memory-budget.js";
 import { createSampler } from "./sampling.js";
 import { Semaphore } from "./semaphore.js";
 import { PrefixCache, type AcquireOptions, type PrefixCacheOptions } from "./prefix-cache.js";
@@ -116,6 +117,7 @@ export class Context implements EngineContext<Sequence> {
       flashAttention: fa === "auto" ? -1 : fa === "on" ? 1 : 0,
     };
     const weights = model.mllama;
+    checkContextFits(model.metadata, settings.contextSize, weights && options.kvType === "f32" ? 4 : 2);
     // An mllama context holds `images` images' cross K/V when the model has its projector.
     const projector = model.projector;
     const imageRows = projector instanceof MllamaProjector ? projector.rowsPerImage : 0;
