@@ -4,8 +4,8 @@
 // is not thread-safe. Decode requests that wait while another decode runs are merged into the next
 // native call: that is how all live sequences — of one generate() or of several concurrent callers —
 // advance in one batch per step.
-import { AbortError, native, toStagebeamError } from "./errors.js";
-import { nativeAddon, type NativeContextBase, type NativeDecodeResult, type NativeSampler } from "./native.js";
+import { AbortError, native, toStagebeamError, type StagebeamError } from "./errors.js";
+import { nativeAddon, type NativeCancellation, type NativeContextBase, type NativeDecodeResult, type NativeSampler } from "./native.js";
 import type { TokenLogprob } from "./engine/token-logprob.js";
 // Defined by the engine contract (lib/engine); re-exported for code that imports it from here.
 export type { TokenLogprob };
@@ -61,12 +61,17 @@ export class BatchScheduler {
   readonly #queue: (DecodeJob | ExclusiveJob)[] = [];
   #pumping = false;
   #idle: (() => void)[] = [];
+  /** Set by close(): why every decode from then on is refused. */
+  #closed: StagebeamError | null = null;
+  /** The running native decode's cancellation. */
+  #running: NativeCancellation | null = null;
 
   constructor(nativeContext: NativeContextBase) {
     this.#native = nativeContext;
   }
 
   decode(items: DecodeItem[], options: DecodeOptions = {}): Promise<DecodeOutput[]> {
+    if (this.#closed) return Promise.reject(this.#closed);
     if (options.signal?.aborted) return Promise.reject(new AbortError());
     return new Promise((resolve, reject) => {
       this.#queue.push({ kind: "decode", items, options, resolve, reject });
@@ -79,10 +84,23 @@ export class BatchScheduler {
    * token batches (an image's encode and decode). An async `run` holds the queue until it settles.
    */
   exclusive<T>(run: () => T | Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(this.#closed);
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ kind: "exclusive", run, resolve: resolve as (v: unknown) => void, reject });
       void this.#pump();
     });
+  }
+
+  /**
+   * Refuses every decode and memory operation from now on with `reason`, those queued included, and
+   * cancels the decode running now: what disposing the context does, so requests in flight end with
+   * DISPOSED at their next step instead of running to their end first.
+   */
+  close(reason: StagebeamError): void {
+    if (this.#closed) return;
+    this.#closed = reason;
+    this.#running?.cancel();
+    for (const job of this.#queue.splice(0)) job.reject(reason);
   }
 
   /** Resolves when nothing is queued or running. */
@@ -112,7 +130,8 @@ export class BatchScheduler {
         const jobs: DecodeJob[] = [];
         while (this.#queue.length > 0 && this.#queue[0]!.kind === "decode" ) {
           const job = this.#queue.shift() as DecodeJob;
-          if (job.options.signal?.aborted) job.reject(new AbortError());
+          if (this.#closed) job.reject(this.#closed);
+          else if (job.options.signal?.aborted) job.reject(new AbortError());
           else jobs.push(job);
         }
         if (jobs.length > 0) await this.#run(jobs);
@@ -153,6 +172,7 @@ export class BatchScheduler {
     for (const signal of signals) signal?.addEventListener("abort", onAbort);
 
     let result: NativeDecodeResult;
+    this.#running = cancellation;
     try {
       this.stats.decodeCalls++;
       result = await native(() =>
@@ -163,9 +183,10 @@ export class BatchScheduler {
       );
       this.stats.tokensDecoded += n;
     } catch (error) {
-      for (const job of jobs) job.reject(error);
+      for (const job of jobs) job.reject(this.#closed ?? error);
       return;
     } finally {
+      this.#running = null;
       for (const signal of signals) signal?.removeEventListener("abort", onAbort);
     }
 

@@ -253,6 +253,8 @@ export class Context implements EngineContext<Sequence> {
   /** Waits for running work, frees every sequence and the native context. */
   dispose(): Promise<void> {
     if (!this.#disposing) {
+      // Requests in flight end with DISPOSED at their next step (the running decode is cancelled).
+      this.scheduler.close(new DisposedError("DISPOSED", "the context was disposed while this request ran"));
       this.#disposing = (async () => {
         await this.scheduler.drained();
         for (const sequence of this.#sequences) sequence.state.dispose();
@@ -384,7 +386,8 @@ export class Context implements EngineContext<Sequence> {
   async releaseSequence(sequence: Sequence): Promise<void> {
     if (!this.#sequences.delete(sequence)) return;
     sequence.state.dispose();
-    if (this.#native === null) return;
+    // A disposing context frees all its cells at once: nothing to remove one sequence at a time.
+    if (this.disposed) return;
     await this.scheduler.exclusive(() => {
       this.#native?.seqRemove(sequence.id, -1, -1);
       this.ledger.remove(sequence.id);

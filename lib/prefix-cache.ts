@@ -70,7 +70,16 @@ export class PrefixCache {
     const remember = options.remember !== false;
     let finished!: () => void;
     const flight = { items, done: new Promise<void>((resolve) => (finished = resolve)) };
-    const { sequence, reused } = await this.#startWhenReady(items, remember ? flight : null);
+    let started: { sequence: Sequence; reused: number };
+    try {
+      started = await this.#startWhenReady(items, remember ? flight : null);
+    } catch (error) {
+      // Prompts waiting for this one must not wait for ever (e.g. the context was disposed meanwhile).
+      this.#inFlight.delete(flight);
+      finished();
+      throw error;
+    }
+    const { sequence, reused } = started;
     try {
       if (options.sampling) sequence.setSampling(options.sampling);
       await sequence.lock.run(() => sequence.evaluatePrepared(prepared, reused, { signal: options.signal }));
