@@ -3,6 +3,7 @@
 // prediction TSV, the summaries and the chart are all written from it, and --resume reads it back.
 import type { JudgeMode, StrategyName } from "../reasoning/options.js";
 import type { Stage } from "../reasoning/stages.js";
+import type { RowJudging } from "./judge-accuracy.js";
 import type { ScorerName } from "./score.js";
 
 /** What produced a row; rows of one results file must agree on it. */
@@ -49,6 +50,8 @@ export interface RowRecord {
   problems: string[];
   /** The row could not be answered (its image did not decode, the server refused it); it counts as wrong. */
   error: string | null;
-  /** The search tree (local runs): every candidate and judgement, for judge-accuracy analysis. */
+  /** Right final answers among those generated, and the judge's picks between right and wrong ones (local runs; null remote). */
+  judging: RowJudging | null;
+  /** The search tree (local runs): every candidate and judgement. */
   tree?: unknown;
 }

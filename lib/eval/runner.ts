@@ -15,6 +15,7 @@ import { questionPrompt } from "./question-prompt.js";
 import { RowLog, readRowLog } from "./row-log.js";
 import type { RowRecord, RunSettings } from "./row-record.js";
 import { scoreAnswer } from "./score.js";
+import { rowJudging } from "./judge-accuracy.js";
 import { isRowFailure, type Solver } from "./solver.js";
 import { isJudged, specKey, type StrategySpec } from "./strategy-spec.js";
 import { markdownSummary, summarise, type StrategySummary } from "./summary.js";
@@ -173,6 +174,7 @@ async function evaluateRow(o: EvalOptions, item: EvalItem, spec: StrategySpec, r
       timings: { wallMs, stagesMs: solution.stagesMs },
       problems: solution.problems,
       error: null,
+      judging: rowJudging(solution.tree, item, { tolerance: o.tolerance }),
       ...(solution.tree === undefined ? {} : { tree: solution.tree }),
     };
   } catch (error) {
@@ -189,6 +191,7 @@ async function evaluateRow(o: EvalOptions, item: EvalItem, spec: StrategySpec, r
       timings: { wallMs: performance.now() - started, stagesMs: {} },
       problems: [],
       error: `[${error.code}] ${error.message}`,
+      judging: null,
     };
   }
 }

@@ -71,6 +71,8 @@ describe("stagebeam eval", () => {
       expect(row.counts.imageEncodes).toBe(1);
       expect(row.counts.judgeCalls).toBeGreaterThan(0);
       expect(row.scorer).toBe("choice");
+      // Two conclusions judged: the judging of the row is read from its tree.
+      expect(row.judging!.answers).toBe(2);
     }
     expect(rowsOf(out, "single")[0]!.counts.judgeCalls).toBe(0);
 
@@ -90,12 +92,14 @@ describe("stagebeam eval", () => {
     const out = join(work, "interrupted");
     const args = [cli, "eval", ...local(), "--data", data, "--strategies", "single", "--out", out];
     const child = spawn(process.execPath, args, { env });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
     let stderr = "";
     child.stderr.on("data", (d) => (stderr += d));
     // Interrupt once two rows are on disk.
     while (!/single 2\/8/.test(stderr) && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
     child.kill("SIGINT");
-    const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+    const code = await exited;
+    expect(stderr).toContain("interrupted");
     expect(code).toBe(130);
     const kept = rowsOf(out, "single").length;
     expect(kept).toBeGreaterThanOrEqual(2);
@@ -145,6 +149,7 @@ describe("stagebeam eval --url", () => {
       for (const stage of ["SUMMARY", "CAPTION", "REASONING", "CONCLUSION"] as const) expect(row.stages[stage].length).toBeGreaterThan(0);
       expect(row.counts.generatedTokens).toBeGreaterThan(0);
       expect(row.counts.judgeCalls).toBeNull();
+      expect(row.judging).toBeNull();
     }
     expect(r.stdout).toMatch(/\| stage-beam:2 \| logprob \| 2 \| .* \| – \| – \| 0 \|/);
   });

@@ -10,6 +10,8 @@ function summary(label: string, judge: "generate" | null, correct: number, rows:
     errors: 0,
     accuracy: { rows, correct, accuracy: correct / rows, ...wilsonInterval(correct, rows) },
     byCategory: {},
+    oracle: null,
+    judge: null,
     mean: { wallMs, generatedTokens: 1, promptTokens: 1, judgeCalls: 0, imageEncodes: 1, candidates: 1 },
   };
 }
