@@ -17,12 +17,18 @@ export interface DecodeItem {
   /** Compute logits here (and sample with `sampler`, when given). */
   output: boolean;
   sampler?: NativeSampler | null;
+  /**
+   * Read this output's distribution — the sampled token's logprob, and the job's top-k and probes: a
+   * pass over the whole vocabulary, so only when someone reads it. Default: when the job asks for
+   * top-k or probes.
+   */
+  logprob?: boolean;
 }
 
 export interface DecodeOutput {
   /** Sampled token, or null when the output had no sampler. */
   token: number | null;
-  /** Logprob of the sampled token under the model's raw distribution. */
+  /** Logprob of the sampled token under the model's raw distribution; null without a sampler or unless the item asked. */
   logprob: number | null;
   top: TokenLogprob[];
   /** Logprobs of the requested probe tokens, in the order asked. */
@@ -30,6 +36,7 @@ export interface DecodeOutput {
 }
 
 export interface DecodeOptions {
+  /** Top-k and probe logprobs for the job's outputs (each implies reading the distribution, see DecodeItem.logprob). */
   topK?: number;
   probes?: readonly number[];
   signal?: AbortSignal;
@@ -152,12 +159,20 @@ export class BatchScheduler {
     const seqIds = new Int32Array(n);
     const outputs = new Uint8Array(n);
     const samplers: (NativeSampler | null)[] = [];
+    const logprobs: number[] = [];
+    for (const job of jobs) {
+      const reads = (job.options.topK ?? 0) > 0 || (job.options.probes?.length ?? 0) > 0;
+      for (const item of job.items) {
+        if (!item.output) continue;
+        samplers.push(item.sampler ?? null);
+        logprobs.push((item.logprob ?? reads) ? 1 : 0);
+      }
+    }
     items.forEach((item, i) => {
       tokens[i] = item.token;
       positions[i] = item.position;
       seqIds[i] = item.seqId;
       outputs[i] = item.output ? 1 : 0;
-      if (item.output) samplers.push(item.sampler ?? null);
     });
     const topK = Math.max(0, ...jobs.map((job) => job.options.topK ?? 0));
     const probeList = [...new Set(jobs.flatMap((job) => job.options.probes ?? []))];
@@ -177,7 +192,7 @@ export class BatchScheduler {
       this.stats.decodeCalls++;
       result = await native(() =>
         this.#native.decode(
-          { tokens, positions, seqIds, outputs, samplers, topK, probes: Int32Array.from(probeList) },
+          { tokens, positions, seqIds, outputs, samplers, logprobs: Uint8Array.from(logprobs), topK, probes: Int32Array.from(probeList) },
           cancellation,
         ),
       );
@@ -204,7 +219,8 @@ export class BatchScheduler {
           (token) => result.probeLogprobs[o * probeList.length + probeList.indexOf(token)]!,
         );
         const sampled = item.sampler ? result.tokens[o]! : null;
-        jobOutputs.push({ token: sampled, logprob: sampled === null ? null : result.logprobs[o]!, top, probes });
+        const logprob = result.logprobs[o]!;
+        jobOutputs.push({ token: sampled, logprob: sampled === null || Number.isNaN(logprob) ? null : logprob, top, probes });
       }
       // Resolved even if its caller aborted meanwhile: the tokens are in the cache now, and the caller
       // must record them before it stops, or its view of the sequence would be wrong.

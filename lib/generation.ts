@@ -31,6 +31,8 @@ export type GenerationResult<S = Sequence> = EngineGenerationResult<S>;
 interface Live {
   index: number;
   request: Required<Pick<GenerationRequest, "maxTokens" | "ignoreEog" | "topLogprobs">> & GenerationRequest;
+  /** The request reads its tokens' logprobs (logprobs, or top logprobs). */
+  logprobs: boolean;
   text: TokenTextDecoder;
   stops: StopDetector;
   result: GenerationResult;
@@ -91,6 +93,9 @@ async function* run(
     if (request.stop !== undefined && !(Array.isArray(request.stop) && request.stop.every((s) => typeof s === "string"))) {
       throw new InvalidArgumentError("INVALID_ARGUMENT", "stop must be an array of strings");
     }
+    if (request.logprobs !== undefined && typeof request.logprobs !== "boolean") {
+      throw new InvalidArgumentError("INVALID_ARGUMENT", `logprobs must be true or false, got ${String(request.logprobs)}`);
+    }
   }
 
   // Hold every sequence's lock for the whole run (taken in id order, so concurrent calls cannot deadlock).
@@ -106,12 +111,14 @@ async function* run(
         sequence.state.replaceSampler(createSampler(context.model.native, request.sampling));
       }
       await context.restorePending(sequence);
+      const logprobs = request.logprobs === true || (request.topLogprobs ?? 0) > 0;
       const entry: Live = {
         index,
         request: { maxTokens: 256, ignoreEog: false, topLogprobs: 0, ...request },
+        logprobs,
         text: new TokenTextDecoder(),
         stops: new StopDetector(request.stop ?? []),
-        result: { sequence, tokens: [], logprobs: [], text: "", rawText: "", stopReason: "maxTokens" },
+        result: { sequence, tokens: [], ...(logprobs ? { logprobs: [] } : {}), text: "", rawText: "", stopReason: "maxTokens" },
         done: false,
       };
       results.push(entry.result);
@@ -130,7 +137,7 @@ async function* run(
 
       const items: DecodeItem[] = active.map((entry) => {
         const state = entry.request.sequence.state;
-        return { token: state.pending!, position: state.nPast, seqId: entry.request.sequence.id, output: true, sampler: state.sampler };
+        return { token: state.pending!, position: state.nPast, seqId: entry.request.sequence.id, output: true, sampler: state.sampler, logprob: entry.logprobs };
       });
       const topK = Math.max(0, ...active.map((entry) => entry.request.topLogprobs));
       const outputs = await context.scheduler.decode(items, { topK, signal });
@@ -145,7 +152,7 @@ async function* run(
         sequence.state.appendSampled(token);
         context.stats.generatedTokens += 1;
         entry.result.tokens.push(token);
-        entry.result.logprobs.push(output.logprob!);
+        entry.result.logprobs?.push(output.logprob!);
 
         const eog = context.model.isEndOfGeneration(token);
         const text = eog && !entry.request.ignoreEog ? "" : entry.text.push(context.model.tokenPiece(token));
@@ -154,7 +161,7 @@ async function* run(
           sequence,
           token,
           text,
-          logprob: output.logprob!,
+          ...(entry.logprobs ? { logprob: output.logprob! } : {}),
           top: entry.request.topLogprobs > 0 ? output.top.slice(0, entry.request.topLogprobs) : undefined,
         });
         if (eog && !entry.request.ignoreEog) return finish(entry, "eog");

@@ -67,6 +67,12 @@ export interface NativeDecodeRequest {
   seqIds: Int32Array;
   outputs: Uint8Array;
   samplers: (NativeSampler | null)[];
+  /**
+   * One per output: 1 reads its distribution (the log-softmax over the vocabulary: the sampled token's
+   * logprob, the top-k, the probes), 0 skips that pass. Default: every output when topK or probes are
+   * asked, none otherwise.
+   */
+  logprobs?: Uint8Array;
   topK: number;
   probes?: Int32Array;
   /** Parity tests only: return every output's whole logit row. */
@@ -75,7 +81,9 @@ export interface NativeDecodeRequest {
 
 export interface NativeDecodeResult {
   tokens: Int32Array;
+  /** The sampled token's logprob; NaN for an output without a sampler or not marked in request.logprobs. */
   logprobs: Float32Array;
+  /** topK per output; -1 (and -Infinity in topLogprobs, probeLogprobs) for an output not marked in request.logprobs. */
   topTokens: Int32Array;
   topLogprobs: Float32Array;
   probeLogprobs: Float32Array;

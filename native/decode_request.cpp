@@ -70,6 +70,12 @@ DecodeRequest ParseDecodeRequest(const Napi::CallbackInfo & info, const DecodeLi
             if (t < 0 || t >= n_vocab) Throw(env, "INVALID_TOKEN", "probe token id " + std::to_string(t) + " is out of range");
         }
     }
+    if (Has(o, "logprobs")) {
+        r.logprobs = Uint8s(env, o.Get("logprobs"), "logprobs");
+        if (r.logprobs.size() != n_outputs) Throw(env, "INVALID_ARGUMENT", "logprobs must have one entry (0 or 1) per output");
+    } else {
+        r.logprobs.assign(n_outputs, r.top_k > 0 || !r.probes.empty() ? 1 : 0);
+    }
     r.return_logits = Boolean(o, "returnLogits", false);
     return r;
 }

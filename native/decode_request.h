@@ -1,4 +1,4 @@
-// A decode call as JS sends it ({ tokens, positions, seqIds, outputs, samplers, topK, probes }), parsed
+// A decode call as JS sends it ({ tokens, positions, seqIds, outputs, samplers, logprobs, topK, probes }), parsed
 // and checked once for both engines: the llama.cpp context and the mllama context take the same request,
 // and everything either would otherwise assert on (or index out of range with) is refused here, on the
 // JS thread, as a typed error.
@@ -19,6 +19,11 @@ struct DecodeRequest {
     std::vector<int32_t> seq_ids;
     std::vector<uint8_t> outputs;
     std::vector<std::shared_ptr<SamplerHandle>> samplers;  // one per output, in order; null = no sampling
+    // One per output, in order: read this output's distribution — the log-softmax normaliser over the
+    // whole vocabulary, then the sampled token's logprob, the top-k and the probes. An output nobody
+    // reads skips that pass (a greedy one costs an argmax only). Absent in the request: every output
+    // when topK or probes are asked, none otherwise.
+    std::vector<uint8_t> logprobs;
     int32_t top_k = 0;
     std::vector<int32_t> probes;
     // Also return every output's whole logit row (parity tests compare them with a reference; a search

@@ -72,30 +72,21 @@ void OutputReader::Read(const std::vector<Row> & outputs, size_t n_threads) {
 void OutputReader::ReadRow(const float * logits, size_t output_index, Scratch & scratch) {
     const int32_t n_vocab = n_vocab_;
     KeepRow(logits, output_index);
-
-    // log-softmax normaliser over the model's raw distribution. Single-precision exponentials (the
-    // terms are <= 1) summed in four float lanes and then in double: this runs once per output over
-    // the whole vocabulary, so it is on the per-token path.
-    int32_t argmax = 0;
-    for (int32_t t = 1; t < n_vocab; ++t) {
-        if (logits[t] > logits[argmax]) argmax = t;
-    }
-    const float max_logit = logits[argmax];
-    float lanes[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    int32_t t = 0;
-    for (; t + 4 <= n_vocab; t += 4) {
-        for (int k = 0; k < 4; ++k) lanes[k] += std::exp(logits[t + k] - max_logit);
-    }
-    double sum = static_cast<double>(lanes[0]) + lanes[1] + lanes[2] + lanes[3];
-    for (; t < n_vocab; ++t) sum += std::exp(logits[t] - max_logit);
-    const float log_z = max_logit + static_cast<float>(std::log(sum));
-
     const auto & sampler = request_.samplers[output_index];
-    if (sampler && sampler->greedy_only) {
-        // What llama.cpp's greedy sampler would pick (the first maximum), without the candidate array.
+    const bool read = output_index < request_.logprobs.size() && request_.logprobs[output_index] != 0;
+    const bool greedy = sampler && sampler->greedy_only;
+
+    // The first maximum: what llama.cpp's greedy sampler would pick, and the log-softmax's shift.
+    int32_t argmax = 0;
+    if (greedy || read) {
+        for (int32_t t = 1; t < n_vocab; ++t) {
+            if (logits[t] > logits[argmax]) argmax = t;
+        }
+    }
+
+    if (greedy) {
         llama_sampler_accept(sampler->chain, argmax);
         tokens_[output_index] = argmax;
-        logprobs_[output_index] = logits[argmax] - log_z;
     } else if (sampler) {
         auto & candidates = scratch.candidates;
         candidates.resize(n_vocab);
@@ -117,8 +108,23 @@ void OutputReader::ReadRow(const float * logits, size_t output_index, Scratch & 
             throw NativeError("SAMPLING_FAILED", std::string("the sampler rejected its own token: ") + error.what());
         }
         tokens_[output_index] = token;
-        logprobs_[output_index] = logits[token] - log_z;
     }
+    // Nobody reads this output's distribution: its logprob stays NaN, its top-k and probes unset.
+    if (!read) return;
+
+    // log-softmax normaliser over the model's raw distribution. Single-precision exponentials (the
+    // terms are <= 1) summed in four float lanes and then in double: a pass over the whole vocabulary
+    // per output, which is why it runs only for outputs whose logprobs someone reads.
+    const float max_logit = logits[argmax];
+    float lanes[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    int32_t t = 0;
+    for (; t + 4 <= n_vocab; t += 4) {
+        for (int k = 0; k < 4; ++k) lanes[k] += std::exp(logits[t + k] - max_logit);
+    }
+    double sum = static_cast<double>(lanes[0]) + lanes[1] + lanes[2] + lanes[3];
+    for (; t < n_vocab; ++t) sum += std::exp(logits[t] - max_logit);
+    const float log_z = max_logit + static_cast<float>(std::log(sum));
+    if (sampler) logprobs_[output_index] = logits[tokens_[output_index]] - log_z;
 
     const int32_t k = request_.top_k;
     if (k > 0) {

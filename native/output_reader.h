@@ -1,6 +1,7 @@
 // What a decode call returns for its outputs, computed from logit rows on the worker thread: the
-// sampled token (with the sequence's own sampler), its logprob under the raw distribution, the top-k
-// logprobs and the logprobs of probe tokens. Only these cross to JS, never a vocabulary row.
+// sampled token (with the sequence's own sampler) and, for the outputs the request marks in `logprobs`,
+// its logprob under the raw distribution, the top-k logprobs and the logprobs of probe tokens (NaN,
+// -1 and -inf elsewhere). Only these cross to JS, never a vocabulary row.
 //
 // Shared by both engines' decode workers: llama.cpp hands out logit rows through llama_get_logits_ith,
 // the mllama engine from its own output tensor; both give rows of the vocabulary's full width.

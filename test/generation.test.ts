@@ -20,9 +20,9 @@ async function prompted(text: string, sampling?: Parameters<Context["createSeque
   return sequence;
 }
 
-async function generateAlone(text: string, maxTokens: number, sampling = {}) {
+async function generateAlone(text: string, maxTokens: number, sampling = {}, logprobs = false) {
   const sequence = await prompted(text, { sampling });
-  const [result] = await context.generate([sequence], { maxTokens }).result();
+  const [result] = await context.generate([sequence], { maxTokens, logprobs }).result();
   await sequence.dispose();
   return result!;
 }
@@ -53,7 +53,7 @@ describe("determinism", () => {
     for await (const event of context.generate([again], { maxTokens: 6, topLogprobs: 1024 })) events.push(event);
     for (const event of events) {
       expect(event.top![0]!.token).toBe(event.token);
-      expect(event.top![0]!.logprob).toBeCloseTo(event.logprob, 6);
+      expect(event.top![0]!.logprob).toBeCloseTo(event.logprob!, 6);
       expect(event.logprob).toBeLessThanOrEqual(0);
       const mass = event.top!.reduce((sum, t) => sum + Math.exp(t.logprob), 0);
       expect(mass).toBeLessThanOrEqual(1 + 1e-5);
@@ -65,22 +65,92 @@ describe("determinism", () => {
   });
 });
 
+describe("logprobs only when asked", () => {
+  const greedy = {};
+  const sampled = { temperature: 0.8, topP: 0.95, seed: 11 };
+
+  test.each([
+    ["greedy", greedy],
+    ["sampled", sampled],
+  ])("%s: the same tokens with and without logprobs; without, results and events carry none", async (_, sampling) => {
+    const asked = await generateAlone("Once upon a time", 16, sampling, true);
+    const plain = await generateAlone("Once upon a time", 16, sampling, false);
+    expect(plain.tokens).toEqual(asked.tokens);
+    expect(plain.text).toBe(asked.text);
+    expect(asked.logprobs).toHaveLength(16);
+    expect(plain.logprobs).toBeUndefined();
+
+    const sequence = await prompted("Once upon a time", { sampling });
+    const events = [];
+    for await (const event of context.generate([sequence], { maxTokens: 16 })) events.push(event);
+    await sequence.dispose();
+    expect(events.map((e) => e.token)).toEqual(asked.tokens);
+    for (const event of events) expect(event).not.toHaveProperty("logprob");
+  });
+
+  test("an asked logprob is the sampled token's log-softmax: the same as a probe read of that token", async () => {
+    const result = await generateAlone("The capital of France is", 6, sampled, true);
+    // Evaluate the prompt and the generated tokens step by step, probing the next generated token.
+    const reader = await prompted("The capital of France is");
+    for (const [k, token] of result.tokens.entries()) {
+      const { next } = await reader.evaluate(k === 0 ? [] : [result.tokens[k - 1]!], { logprobs: { probes: [token] } });
+      // Same single-token decodes as generation, so the same logits up to the KV cache's rounding.
+      expect(Math.abs(next!.probes[0]! - result.logprobs![k]!)).toBeLessThan(2e-3);
+      expect(result.logprobs![k]!).toBeLessThanOrEqual(0);
+    }
+    await reader.dispose();
+  });
+
+  test("in one batch, a request that asks gets exactly what it gets when every request asks; the other gets none", async () => {
+    const run = async (secondAsks: boolean) => {
+      const a = await prompted("Hello my name is");
+      const b = await prompted("The weather today");
+      const results = await context
+        .generate([
+          { sequence: a, maxTokens: 12, logprobs: true, sampling: sampled },
+          { sequence: b, maxTokens: 12, logprobs: secondAsks, sampling: { ...sampled, seed: 12 } },
+        ])
+        .result();
+      await a.dispose();
+      await b.dispose();
+      return results;
+    };
+    const both = await run(true);
+    const first = await run(false);
+    expect(first.map((r) => r.tokens)).toEqual(both.map((r) => r.tokens));
+    expect(first[0]!.logprobs).toEqual(both[0]!.logprobs);
+    expect(first[1]!.logprobs).toBeUndefined();
+  });
+
+  test("topLogprobs implies logprobs; a logprobs option that is not a boolean is refused", async () => {
+    const result = await generateAlone("Once upon a time", 4, greedy, false);
+    const sequence = await prompted("Once upon a time");
+    const [withTop] = await context.generate([sequence], { maxTokens: 4, topLogprobs: 2 }).result();
+    await sequence.dispose();
+    expect(withTop!.tokens).toEqual(result.tokens);
+    expect(withTop!.logprobs).toHaveLength(4);
+    const other = context.createSequence();
+    await expect(context.generate([other], { logprobs: "yes" as unknown as boolean }).result()).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    await other.dispose();
+  });
+});
+
 describe("lockstep batches", () => {
   test("N sequences generated together equal each generated alone", async () => {
     const prompts = ["Hello my name is", "The weather today", "In 1492, Columbus", "def fibonacci(n):"];
     const alone: GenerationResult[] = [];
-    for (const p of prompts) alone.push(await generateAlone(p, 20));
+    for (const p of prompts) alone.push(await generateAlone(p, 20, {}, true));
 
     const sequences = await Promise.all(prompts.map((p) => prompted(p)));
     const callsBefore = context.stats.decodeCalls;
-    const together = await context.generate(sequences, { maxTokens: 20 }).result();
+    const together = await context.generate(sequences, { maxTokens: 20, logprobs: true }).result();
     // one native decode per step, all four sequences in it
     expect(context.stats.decodeCalls - callsBefore).toBe(20);
     together.forEach((r, i) => {
       expect(r.tokens).toEqual(alone[i]!.tokens);
       // Batched matmuls and flash attention accumulate in another order than single-token ones (and
       // the KV cache is F16), so logprobs agree closely but not bit for bit; measured max 6.5e-4.
-      r.logprobs.forEach((lp, j) => expect(Math.abs(lp - alone[i]!.logprobs[j]!)).toBeLessThan(2e-3));
+      r.logprobs!.forEach((lp, j) => expect(Math.abs(lp - alone[i]!.logprobs![j]!)).toBeLessThan(2e-3));
     });
     await Promise.all(sequences.map((s) => s.dispose()));
   });
@@ -104,7 +174,7 @@ describe("lockstep batches", () => {
     const four = await run(4);
     four.forEach((r, i) => {
       expect(r.tokens).toEqual(one[i]!.tokens);
-      r.logprobs.forEach((lp, j) => expect(Math.abs(lp - one[i]!.logprobs[j]!)).toBeLessThan(2e-3));
+      r.logprobs!.forEach((lp, j) => expect(Math.abs(lp - one[i]!.logprobs![j]!)).toBeLessThan(2e-3));
     });
   });
 

@@ -120,11 +120,13 @@ describe("prefix cache", () => {
     await continuation(cached, ask(imageA, "First question about it?"));
     const probe = async (context: Context) => {
       const s = await context.createSequenceFrom(ask(imageA, "Second question?"));
-      const [r] = await context.generate([s], { maxTokens: 8 }).result();
+      const [r] = await context.generate([s], { maxTokens: 8, logprobs: true }).result();
       await s.dispose();
-      return r!.logprobs;
+      return r!.logprobs!;
     };
-    expect(await probe(cached)).toEqual(await probe(plain)); // bit for bit
+    const fromCache = await probe(cached);
+    expect(fromCache).toHaveLength(8);
+    expect(fromCache).toEqual(await probe(plain)); // bit for bit
     await cached.dispose();
     await plain.dispose();
   });

@@ -25,13 +25,14 @@ describe("fork", () => {
     expect(child.tokens).toEqual(parent.tokens);
     expect(child.position).toBe(parent.position);
 
-    const [forked] = await context.generate([child], { maxTokens: 24 }).result();
+    const [forked] = await context.generate([child], { maxTokens: 24, logprobs: true }).result();
     const fresh = context.createSequence();
     await fresh.evaluate(prefix);
-    const [reference] = await context.generate([fresh], { maxTokens: 24 }).result();
+    const [reference] = await context.generate([fresh], { maxTokens: 24, logprobs: true }).result();
 
     expect(forked!.tokens).toEqual(reference!.tokens);
-    forked!.logprobs.forEach((lp, i) => expect(Math.abs(lp - reference!.logprobs[i]!)).toBeLessThan(1e-4));
+    expect(forked!.logprobs).toHaveLength(24);
+    forked!.logprobs!.forEach((lp, i) => expect(Math.abs(lp - reference!.logprobs![i]!)).toBeLessThan(1e-4));
 
     // The parent is unaffected by its child: it still continues like the fresh sequence did.
     const [fromParent] = await context.generate([parent], { maxTokens: 24 }).result();

@@ -10,7 +10,12 @@ export interface GenerateOptions {
   stop?: readonly string[];
   /** Keep going through end-of-generation tokens (for fixed-length runs such as benchmarks). */
   ignoreEog?: boolean;
-  /** Report this many top logprobs for every sampled token. */
+  /**
+   * Report the logprob of every sampled token under the model's raw distribution (events' `logprob`,
+   * the result's `logprobs`). Off by default: it costs a pass over the whole vocabulary per token.
+   */
+  logprobs?: boolean;
+  /** Report this many top logprobs for every sampled token (implies `logprobs`). */
   topLogprobs?: number;
   /** Replace the sequence's sampler before generating. */
   sampling?: SamplingOptions;
@@ -26,7 +31,8 @@ export interface GenerationEvent<S> {
   token: number;
   /** Text this token completed (may be "" mid-character, or for an end-of-generation token). */
   text: string;
-  logprob: number;
+  /** Present when the request asked for logprobs (`logprobs`, or `topLogprobs` > 0). */
+  logprob?: number;
   top?: TokenLogprob[];
 }
 
@@ -34,7 +40,8 @@ export interface GenerationResult<S> {
   sequence: S;
   /** Every sampled token, the end-of-generation token included. */
   tokens: number[];
-  logprobs: number[];
+  /** One per token; present when the request asked for logprobs (`logprobs`, or `topLogprobs` > 0). */
+  logprobs?: number[];
   /** Generated text, up to (not including) the stop string. */
   text: string;
   /** Everything the tokens decode to, stop string and anything after it included. */

@@ -2,6 +2,7 @@
 // per step) and keep one by the tournament. If none is well formed, sample once more, then take the
 // candidate with the best mean token logprob (the reference had no answer to this).
 import type { EngineSequence } from "../engine/types.js";
+import { judgeMayFallBackToMeanLogprob } from "./judge.js";
 import { bestByMeanLogprob, type Candidate, type SearchRun } from "./search.js";
 import type { Stage } from "./stages.js";
 import { tournament } from "./tournament.js";
@@ -18,12 +19,14 @@ export function stageHint(stage: Stage, previous: StageTexts): string | undefine
 export async function chooseStage(run: SearchRun, prefix: EngineSequence, stage: Stage, width: number, previous: StageTexts, round = 0): Promise<Candidate> {
   run.emit({ type: "stage-start", kind: stage, candidates: width, round });
   const judged = { round, hint: stageHint(stage, previous), caption: previous.CAPTION };
-  const first = await run.sample(prefix, width, { kind: stage, round });
+  // Mean logprobs decide only between several candidates: a generate-mode judge's unparseable answer,
+  // and the resample when none is well formed. Anywhere else nobody reads them.
+  const first = await run.sample(prefix, width, { kind: stage, round, logprobs: width > 1 && judgeMayFallBackToMeanLogprob(run) });
   let winner = await tournament(run, stage, first, judged);
   if (!winner) {
     await run.release(...first.map((c) => c.sequence));
     run.problems.push(`no well-formed ${stage} candidate: sampling once more`);
-    const retry = await run.sample(prefix, width, { kind: stage, round: round + 1 });
+    const retry = await run.sample(prefix, width, { kind: stage, round: round + 1, logprobs: width > 1 });
     winner = await tournament(run, stage, retry, { ...judged, round: round + 1 });
     if (!winner) {
       const best = bestByMeanLogprob(retry);

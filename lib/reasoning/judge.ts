@@ -14,6 +14,14 @@ export interface Match {
   second: Candidate;
 }
 
+/**
+ * Whether a pairwise judgement may rest on the candidates' mean logprob: in generate mode, an answer
+ * that does not parse falls back to it (so the candidates must be sampled with logprobs).
+ */
+export function judgeMayFallBackToMeanLogprob(run: SearchRun): boolean {
+  return run.options.judge === "generate";
+}
+
 /** Judges every match in one batch; returns each match's winner. */
 export async function judgePairs(run: SearchRun, kind: CandidateKind, matches: Match[], round: number, hint?: string): Promise<Candidate[]> {
   if (matches.length === 0) return [];

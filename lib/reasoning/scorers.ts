@@ -6,7 +6,8 @@ import type { StageTexts } from "./choose-stage.js";
 import type { CandidateKind } from "./trace.js";
 
 export function meanTokenProbability(candidate: Candidate): number {
-  return Number.isFinite(candidate.record.meanLogprob) ? Math.exp(candidate.record.meanLogprob) : 0;
+  const mean = candidate.record.meanLogprob;
+  return mean !== undefined && Number.isFinite(mean) ? Math.exp(mean) : 0;
 }
 
 const GOOD_PREFIX = "Is this response good? Answer:";
@@ -31,15 +32,20 @@ async function judgeScore(run: SearchRun, kind: CandidateKind, candidate: Candid
   }
 }
 
+/** Whether score() reads the candidates' mean token logprob: they must then be sampled with logprobs. */
+export function scoresByMeanLogprob(run: SearchRun): boolean {
+  return !run.options.verifier && run.options.scorer === "mean-logprob";
+}
+
 export async function score(run: SearchRun, kind: CandidateKind, candidate: Candidate, previous: StageTexts): Promise<number> {
   let value: number;
   if (!candidate.record.valid) value = 0;
   else if (run.options.verifier) {
     value = await run.options.verifier(kind, candidate.record.content, { question: run.options.question, previous });
-  } else if (run.options.scorer === "judge") {
-    value = await judgeScore(run, kind, candidate);
-  } else {
+  } else if (scoresByMeanLogprob(run)) {
     value = meanTokenProbability(candidate);
+  } else {
+    value = await judgeScore(run, kind, candidate);
   }
   candidate.record.score = value;
   return value;

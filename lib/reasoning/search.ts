@@ -19,9 +19,13 @@ export interface Candidate {
   sequence: EngineSequence;
 }
 
-/** The candidate with the best mean token logprob (the first on a tie): the fallback when judging cannot decide. */
+/**
+ * The candidate with the best mean token logprob (the first on a tie): the fallback when judging cannot
+ * decide. The candidates must have been sampled with `logprobs` (see SampleOptions).
+ */
 export function bestByMeanLogprob(candidates: readonly Candidate[]): Candidate {
-  return candidates.reduce((best, c) => (c.record.meanLogprob > best.record.meanLogprob ? c : best));
+  const mean = (c: Candidate) => c.record.meanLogprob ?? -Infinity;
+  return candidates.reduce((best, c) => (mean(c) > mean(best) ? c : best));
 }
 
 export interface SampleOptions {
@@ -34,6 +38,11 @@ export interface SampleOptions {
   force?: boolean;
   /** Parse the text as this stage (default: kind, when it is a stage). */
   parseAs?: Stage | null;
+  /**
+   * Read the candidates' token logprobs (their meanLogprob): only where a decision may rest on them —
+   * bestByMeanLogprob, the mean-probability scorer — as each costs a pass over the vocabulary per token.
+   */
+  logprobs?: boolean;
 }
 
 const isStage = (kind: CandidateKind): kind is Stage => kind !== "ANSWER" && kind !== "SENTENCE";
@@ -234,6 +243,7 @@ export class SearchRun {
         sequence,
         maxTokens,
         stop: o.stop ?? (stage ? [closeTag(stage)] : []),
+        logprobs: o.logprobs ?? false,
         sampling: {
           temperature: options.temperature,
           topP: options.topP,
@@ -276,7 +286,7 @@ export class SearchRun {
         text,
         content: parsed.content,
         tokens: r.tokens.length,
-        meanLogprob: r.logprobs.length ? r.logprobs.reduce((a, b) => a + b, 0) / r.logprobs.length : -Infinity,
+        ...(r.logprobs ? { meanLogprob: r.logprobs.length ? r.logprobs.reduce((a, b) => a + b, 0) / r.logprobs.length : -Infinity } : {}),
         valid: parsed.wellFormed,
         ...(parsed.wellFormed ? {} : { problem: parsed.problem }),
         ...(closings[i] ? { closedAtBudget: true } : {}),

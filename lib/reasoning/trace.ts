@@ -15,7 +15,12 @@ export interface CandidateRecord {
   /** The stage's inner text (the whole text for ANSWER and SENTENCE candidates). */
   content: string;
   tokens: number;
-  meanLogprob: number;
+  /**
+   * Mean logprob of the candidate's tokens; present only where the search read them, the candidates a
+   * decision may rest on: a stage's pool when a generate-mode judge can fall back to it or no candidate
+   * may be well formed, and every candidate retrace scores by mean token probability.
+   */
+  meanLogprob?: number;
   valid: boolean;
   problem?: string;
   /** The stage reached its token budget and its closing tag was prefilled (forceStructure "prefill"). */

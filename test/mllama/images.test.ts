@@ -99,11 +99,12 @@ describe("one image, shared", () => {
     expect(context.stats.imageEncodes).toBe(1);
     const fork = await parent.fork();
     const fresh = await withImage(context, red);
-    const [a, b] = await context.generate([fork, fresh], { maxTokens: 10, ignoreEog: true }).result();
+    const [a, b] = await context.generate([fork, fresh], { maxTokens: 10, ignoreEog: true, logprobs: true }).result();
     expect(a!.tokens).toEqual(b!.tokens);
+    expect(a!.logprobs).toHaveLength(10);
     // Not bit-exact with an F16 cache: the fresh sequence's cells sit elsewhere, and the softmax path sums
     // over cells in SIMD lanes by position (llama.cpp's CPU flash attention walks cells in order instead).
-    expect(Math.max(...a!.logprobs.map((x, i) => Math.abs(x - b!.logprobs[i]!)))).toBeLessThan(1e-3);
+    expect(Math.max(...a!.logprobs!.map((x, i) => Math.abs(x - b!.logprobs![i]!)))).toBeLessThan(1e-3);
     // the image matters: the same question about another image answers differently
     const other = await withImage(context, blue);
     const [c] = await context.generate([other], { maxTokens: 10, ignoreEog: true }).result();
@@ -113,12 +114,13 @@ describe("one image, shared", () => {
 
   test("sequences bound to two different images in one batch generate what each does alone", async () => {
     const together = [await withImage(context, red, "Describe it."), await withImage(context, blue, "Describe it.")];
-    const batched = await context.generate(together, { maxTokens: 8, ignoreEog: true }).result();
+    const batched = await context.generate(together, { maxTokens: 8, ignoreEog: true, logprobs: true }).result();
     for (const [i, image] of [red, blue].entries()) {
       const alone = await model.createContext({ contextSize: 512, sequences: 1, threads: 1 });
-      const [solo] = await alone.generate([await withImage(alone, image, "Describe it.")], { maxTokens: 8, ignoreEog: true }).result();
+      const [solo] = await alone.generate([await withImage(alone, image, "Describe it.")], { maxTokens: 8, ignoreEog: true, logprobs: true }).result();
       expect(batched[i]!.tokens).toEqual(solo!.tokens);
-      expect(close(batched[i]!.logprobs, solo!.logprobs, 1e-3)).toBe(true);
+      expect(solo!.logprobs).toHaveLength(8);
+      expect(close(batched[i]!.logprobs!, solo!.logprobs!, 1e-3)).toBe(true);
       await alone.dispose();
     }
     for (const s of together) await s.dispose();

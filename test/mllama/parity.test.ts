@@ -204,7 +204,7 @@ test("greedy generation through the public API reproduces the reference's steps"
       let sum = 0;
       for (const v of row) sum += Math.exp(v - max);
       const want = row[fed[k]!]! - max - Math.log(sum);
-      expect(Math.abs(result!.logprobs[k]! - want), `step ${k}`).toBeLessThan(1e-4);
+      expect(Math.abs(result!.logprobs![k]! - want), `step ${k}`).toBeLessThan(1e-4);
     }
   } finally {
     await context.dispose();

@@ -56,6 +56,8 @@ describe("decode validation", () => {
     ["plain arrays instead of typed", { ...batch([1]), tokens: [1] as unknown as Int32Array }, "INVALID_ARGUMENT"],
     ["top-k out of range", { ...batch([1]), topK: 5000 }, "INVALID_ARGUMENT"],
     ["probe out of range", { ...batch([1]), probes: Int32Array.of(99999) }, "INVALID_TOKEN"],
+    ["logprobs not one per output", { ...batch([1]), logprobs: Uint8Array.of(1, 1) }, "INVALID_ARGUMENT"],
+    ["logprobs not a Uint8Array", { ...batch([1]), logprobs: [1] as unknown as Uint8Array }, "INVALID_ARGUMENT"],
   ])("%s → %s", (_, request, code) => {
     expect(() => context.decode(request as Parameters<NativeContext["decode"]>[0])).toThrow(expect.objectContaining({ code }));
   });
@@ -116,6 +118,55 @@ describe("decode results", () => {
     expect(r.topLogprobs[0]! >= r.topLogprobs[1]! && r.topLogprobs[1]! >= r.topLogprobs[2]!).toBe(true);
     expect(r.probeLogprobs).toHaveLength(2);
     for (const lp of r.probeLogprobs) expect(lp).toBeLessThanOrEqual(r.logprobs[0]!);
+  });
+
+  test("only outputs marked in logprobs read their distribution; the sampled tokens do not change", async () => {
+    const tokens = [1, 450, 4996];
+    // The same prompt on sequences 0 and 1, one output (and one sampler) each.
+    const two = {
+      tokens: Int32Array.from([...tokens, ...tokens]),
+      positions: Int32Array.of(0, 1, 2, 0, 1, 2),
+      seqIds: Int32Array.of(0, 0, 0, 1, 1, 1),
+      outputs: Uint8Array.of(0, 0, 1, 0, 0, 1),
+    };
+    const decode = async (kind: "greedy" | "sampled", logprobs: Uint8Array | undefined) => {
+      const make = () => new addon.Sampler(model, kind === "greedy" ? { temperature: 0 } : { temperature: 1, topP: 0.95, seed: 3 });
+      const r = await context.decode({ ...two, samplers: [make(), make()], topK: 3, probes: Int32Array.of(13), logprobs });
+      context.seqRemove(0);
+      context.seqRemove(1);
+      return r;
+    };
+    for (const kind of ["greedy", "sampled"] as const) {
+      const both = await decode(kind, undefined); // topK asked: every output read
+      const second = await decode(kind, Uint8Array.of(0, 1));
+      const none = await decode(kind, Uint8Array.of(0, 0));
+      expect(Array.from(second.tokens)).toEqual(Array.from(both.tokens));
+      expect(Array.from(none.tokens)).toEqual(Array.from(both.tokens));
+      // The read output: exactly what a read of every output gives.
+      expect(second.logprobs[1]).toBe(both.logprobs[1]);
+      expect(Array.from(second.topTokens.slice(3))).toEqual(Array.from(both.topTokens.slice(3)));
+      expect(Array.from(second.topLogprobs.slice(3))).toEqual(Array.from(both.topLogprobs.slice(3)));
+      expect(second.probeLogprobs[1]).toBe(both.probeLogprobs[1]);
+      expect(Number.isFinite(both.logprobs[0])).toBe(true);
+      // The others: nothing computed.
+      expect(Number.isNaN(second.logprobs[0])).toBe(true);
+      expect(Array.from(second.topTokens.slice(0, 3))).toEqual([-1, -1, -1]);
+      expect(second.probeLogprobs[0]).toBe(-Infinity);
+      expect(Array.from(none.logprobs).every(Number.isNaN)).toBe(true);
+      expect(Array.from(none.topTokens).every((t) => t === -1)).toBe(true);
+      expect(Array.from(none.probeLogprobs).every((lp) => lp === -Infinity)).toBe(true);
+    }
+  });
+
+  test("without topK, probes or logprobs, no output reads its distribution", async () => {
+    const greedy = new addon.Sampler(model, { temperature: 0 });
+    const plain = await context.decode({ ...batch([1, 450, 4996]), samplers: [greedy] });
+    context.seqRemove(0);
+    const asked = await context.decode({ ...batch([1, 450, 4996]), samplers: [new addon.Sampler(model, { temperature: 0 })], logprobs: Uint8Array.of(1) });
+    context.seqRemove(0);
+    expect(plain.tokens[0]).toBe(asked.tokens[0]);
+    expect(Number.isNaN(plain.logprobs[0])).toBe(true);
+    expect(asked.logprobs[0]).toBeLessThanOrEqual(0);
   });
 
   test("outputs without a sampler report logprobs but sample nothing", async () => {

@@ -76,6 +76,8 @@ export class FakeEngine implements EngineContext<FakeSequence> {
   cacheLookups = 0;
   /** The text of every generate request, in order. */
   readonly requests: string[] = [];
+  /** The text of every generate request that asked for logprobs. */
+  readonly logprobRequests: string[] = [];
   /** Every generate() call: how many sequences it advanced together. */
   readonly generateCalls: number[] = [];
   readonly stats = { promptTokens: 0, generatedTokens: 0, decodeCalls: 0, imageEncodes: 0, cachedItems: 0 };
@@ -121,6 +123,9 @@ export class FakeEngine implements EngineContext<FakeSequence> {
     this.generateCalls.push(normalized.length);
     const results: GenerationResult<FakeSequence>[] = normalized.map((r) => {
       this.requests.push(r.sequence.text);
+      // Logprobs only when asked, as the real engines do: a search that forgets to ask sees none.
+      const asked = r.logprobs === true || (r.topLogprobs ?? 0) > 0;
+      if (asked) this.logprobRequests.push(r.sequence.text);
       const replyOrText = this.script({ text: r.sequence.text, stop: r.stop ?? [], seed: r.sampling?.seed, grammar: r.sampling?.grammar });
       const reply = typeof replyOrText === "string" ? { text: replyOrText } : replyOrText;
       let raw = reply.text.slice(0, r.maxTokens ?? 256);
@@ -136,9 +141,15 @@ export class FakeEngine implements EngineContext<FakeSequence> {
       }
       r.sequence.text += raw;
       const tokens = [...raw].map((c) => c.charCodeAt(0));
-      return { sequence: r.sequence, tokens, logprobs: tokens.map(() => reply.logprob ?? -1), text, rawText: raw, stopReason };
+      return { sequence: r.sequence, tokens, ...(asked ? { logprobs: tokens.map(() => reply.logprob ?? -1) } : {}), text, rawText: raw, stopReason };
     });
-    const events: GenerationEvent<FakeSequence>[] = results.map((r, index) => ({ index, sequence: r.sequence, token: 0, text: r.rawText, logprob: -1 }));
+    const events: GenerationEvent<FakeSequence>[] = results.map((r, index) => ({
+      index,
+      sequence: r.sequence,
+      token: 0,
+      text: r.rawText,
+      ...(r.logprobs ? { logprob: -1 } : {}),
+    }));
     return {
       async *[Symbol.asyncIterator]() {
         yield* events;

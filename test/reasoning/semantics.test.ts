@@ -227,6 +227,65 @@ describe("judge answers", () => {
   });
 });
 
+describe("token logprobs are read only where a decision may rest on them", () => {
+  const asJudge = (text: string) => ({ text, stop: [], seed: undefined, grammar: undefined });
+  const judgeRequest = (text: string) => isPairwiseJudge(asJudge(text)) || isReasoningCheck(asJudge(text));
+
+  test("generate judge: the candidates ask (an unparseable answer falls back to them), the judges do not", async () => {
+    const engine = new FakeEngine(scripted());
+    const result = await run(engine, { strategy: "stage-beam", width: 2 });
+    const candidates = engine.requests.filter((t) => !judgeRequest(t));
+    expect(engine.logprobRequests).toEqual(candidates);
+    expect(candidates).toHaveLength(8);
+    expect(result.tree.candidates.every((c) => c.meanLogprob === -1)).toBe(true);
+  });
+
+  test.each([
+    ["logprob judge", { strategy: "stage-beam", width: 4, judge: "logprob" }],
+    ["single", { strategy: "single" }],
+    ["retrace with a verifier", { strategy: "retrace", verifier: async () => 0.9 }],
+    ["retrace scored by the judge", { strategy: "retrace", scorer: "judge" }],
+  ] as const)("%s: nothing asks, and the tree records no mean logprob", async (_, options) => {
+    const engine = new FakeEngine(scripted(), () => -1);
+    const result = await run(engine, options);
+    expect(engine.logprobRequests).toEqual([]);
+    expect(result.tree.candidates.every((c) => c.meanLogprob === undefined)).toBe(true);
+  });
+
+  test("logprob judge with no valid candidate: the resample asks, and the best by mean logprob is kept", async () => {
+    const engine = new FakeEngine(
+      scripted({ candidate: (stage, n) => (stage === "SUMMARY" ? { text: `<SUMMARY> broken-${n}`, logprob: n === 3 ? -0.5 : -2 } : `<${stage}> ${stage.toLowerCase()}-${n} </${stage}>`) }),
+      () => -1,
+    );
+    const result = await run(engine, { strategy: "stage-beam", width: 2, judge: "logprob" });
+    expect(result.stages.SUMMARY).toBe("broken-3");
+    expect(result.problems.some((p) => p.includes("best by mean logprob"))).toBe(true);
+    const summaries = result.tree.candidates.filter((c) => c.kind === "SUMMARY");
+    expect(summaries.map((c) => c.meanLogprob)).toEqual([undefined, undefined, -2, -0.5]);
+    expect(engine.logprobRequests).toHaveLength(2); // the resample's two candidates only
+  });
+
+  test("best-of-n with no well-formed answer keeps the best by mean logprob", async () => {
+    const engine = new FakeEngine(scripted({ candidate: (_, n) => ({ text: `<SUMMARY> unfinished-${n}`, logprob: n === 1 ? -0.2 : -1.5 }) }), () => -1);
+    const result = await run(engine, { strategy: "best-of-n", width: 3, judge: "logprob" });
+    expect(result.text).toBe("<SUMMARY> unfinished-1");
+    expect(engine.logprobRequests).toHaveLength(3);
+  });
+
+  test("retrace scored by mean token probability: every caption, reasoning and conclusion asks", async () => {
+    const engine = new FakeEngine(
+      scripted({ candidate: (stage, n) => ({ text: `<${stage}> ${stage.toLowerCase()}-${n} </${stage}>`, logprob: stage === "REASONING" ? -0.01 * (n + 1) : -0.1 }) }),
+    );
+    const result = await run(engine, { strategy: "retrace", retrace: { maxRetraces: 0 } });
+    const scored = result.tree.candidates.filter((c) => c.kind !== "SUMMARY");
+    expect(scored.every((c) => c.meanLogprob !== undefined)).toBe(true);
+    // reasoning-0 has the highest mean logprob, so the highest score
+    expect(result.stages.REASONING).toBe("reasoning-0");
+    const reasoning0 = result.tree.candidates.find((c) => c.kind === "REASONING" && c.content === "reasoning-0")!;
+    expect(reasoning0.score).toBeCloseTo(Math.exp(-0.01), 10);
+  });
+});
+
 describe("sentence-level beam", () => {
   test("a dot inside a number is no sentence end", () => {
     expect(sentenceEnd("Pi is 3.14 and e is 2.71. Next one.")).toBe("Pi is 3.14 and e is 2.71.".length);

@@ -18,13 +18,15 @@ export async function bestOfN(run: SearchRun): Promise<StrategyOutcome> {
       stop: [closeTag("CONCLUSION")],
       maxTokens: maxStageTokens * STAGES.length,
       parseAs: null,
+      logprobs: width > 1, // the judge's fallback, and the pick when no answer is well formed
     });
   } else {
     let chains: EngineSequence[] = Array.from({ length: width }, () => question);
     const texts = chains.map(() => "");
     let last: Candidate[] = [];
     for (const stage of STAGES) {
-      last = await run.sampleEach(chains, { kind: stage });
+      // An answer keeps its last stage's record, mean logprob included: only that one is read.
+      last = await run.sampleEach(chains, { kind: stage, logprobs: width > 1 && stage === STAGES[STAGES.length - 1] });
       await run.release(...chains.filter((c) => c !== question));
       chains = last.map((c) => c.sequence);
       last.forEach((c, i) => (texts[i] += c.record.text));

@@ -4,7 +4,7 @@
 // (a bounded number of times); finally one CONCLUSION for each of the top reasonings, the full answers
 // scored, the best returned. The scorer is pluggable (verifier, judge, mean token probability).
 import { chooseStage, type StageTexts } from "../choose-stage.js";
-import { score } from "../scorers.js";
+import { score, scoresByMeanLogprob } from "../scorers.js";
 import type { Candidate, SearchRun } from "../search.js";
 import type { StrategyOutcome } from "./strategy.js";
 
@@ -20,12 +20,13 @@ export async function retrace(run: SearchRun): Promise<StrategyOutcome> {
   const summary = await chooseStage(run, question, "SUMMARY", 1, {});
   await run.release(question);
   const base: StageTexts = { SUMMARY: summary.record.content };
+  const logprobs = scoresByMeanLogprob(run);
 
   const pool: Pooled[] = [];
   const keptCaptions: Candidate[] = [];
   for (let round = 0; round <= o.maxRetraces; round++) {
     run.emit({ type: "stage-start", kind: "CAPTION", candidates: o.captions, round });
-    const captions = await run.sample(summary.sequence, o.captions, { kind: "CAPTION", round });
+    const captions = await run.sample(summary.sequence, o.captions, { kind: "CAPTION", round, logprobs });
     for (const c of captions) await score(run, "CAPTION", c, base);
     const ranked = [...captions].sort((a, b) => b.record.score! - a.record.score!);
     const kept = ranked.slice(0, o.keepCaptions).filter((c) => c.record.valid);
@@ -34,7 +35,7 @@ export async function retrace(run: SearchRun): Promise<StrategyOutcome> {
 
     run.emit({ type: "stage-start", kind: "REASONING", candidates: kept.length * o.reasoningsPerCaption, round });
     const prefixes = kept.flatMap((c) => Array.from({ length: o.reasoningsPerCaption }, () => c.sequence));
-    const reasonings = prefixes.length ? await run.sampleEach(prefixes, { kind: "REASONING", round }) : [];
+    const reasonings = prefixes.length ? await run.sampleEach(prefixes, { kind: "REASONING", round, logprobs }) : [];
     for (const [i, r] of reasonings.entries()) {
       const caption = kept[Math.floor(i / o.reasoningsPerCaption)]!;
       pool.push({ caption, reasoning: r, score: await score(run, "REASONING", r, { ...base, CAPTION: caption.record.content }) });
@@ -49,7 +50,7 @@ export async function retrace(run: SearchRun): Promise<StrategyOutcome> {
   if (finalists.length === 0) throw new Error("retrace produced no reasoning to conclude from");
 
   run.emit({ type: "stage-start", kind: "CONCLUSION", candidates: finalists.length, round: 0 });
-  const conclusions = await run.sampleEach(finalists.map((f) => f.reasoning.sequence), { kind: "CONCLUSION" });
+  const conclusions = await run.sampleEach(finalists.map((f) => f.reasoning.sequence), { kind: "CONCLUSION", logprobs });
   await run.release(...finalists.map((f) => f.reasoning.sequence));
   let best = 0;
   let bestScore = -Infinity;

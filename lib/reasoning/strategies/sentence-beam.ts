@@ -49,6 +49,7 @@ export async function sentenceBeam(run: SearchRun): Promise<StrategyOutcome> {
       stop: [...SENTENCE_ENDS, ...STAGES.map(closeTag)],
       maxTokens: forced ? Math.min(Math.max(8, Math.floor(maxStageTokens / 2)), 64) : Math.min(64, budget - used),
       parseAs: null,
+      logprobs: width > 1, // the judge's fallback, and the pick when no sentence is well formed
     });
     const winner: Candidate =
       (await tournament(run, "SENTENCE", candidates, { round: step, hint: text })) ?? bestByMeanLogprob(candidates);
