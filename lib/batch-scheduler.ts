@@ -60,10 +60,13 @@ interface ExclusiveJob {
 export interface SchedulerStats {
   decodeCalls: number;
   tokensDecoded: number;
+  /** Native time in the forward pass, and in reading the outputs (sampling, logprobs), over all calls. */
+  forwardMs: number;
+  readMs: number;
 }
 
 export class BatchScheduler {
-  readonly stats: SchedulerStats = { decodeCalls: 0, tokensDecoded: 0 };
+  readonly stats: SchedulerStats = { decodeCalls: 0, tokensDecoded: 0, forwardMs: 0, readMs: 0 };
   readonly #native: NativeContextBase;
   readonly #queue: (DecodeJob | ExclusiveJob)[] = [];
   #pumping = false;
@@ -197,6 +200,8 @@ export class BatchScheduler {
         ),
       );
       this.stats.tokensDecoded += n;
+      this.stats.forwardMs += result.timing.forwardMs;
+      this.stats.readMs += result.timing.readMs;
     } catch (error) {
       for (const job of jobs) job.reject(this.#closed ?? error);
       return;

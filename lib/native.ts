@@ -87,6 +87,8 @@ export interface NativeDecodeResult {
   topTokens: Int32Array;
   topLogprobs: Float32Array;
   probeLogprobs: Float32Array;
+  /** Milliseconds in the forward pass (llama_decode and its synchronisation; mllama's graph) and in reading the outputs. */
+  timing: { forwardMs: number; readMs: number };
   /** With returnLogits: one row of vocabulary size per output. */
   logits?: Float32Array;
 }

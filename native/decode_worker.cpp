@@ -1,6 +1,7 @@
 #include "decode_worker.h"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <string>
 
@@ -42,7 +43,11 @@ void DecodeWorker::Run() {
             b.seq_id[i][0] = request_.seq_ids[start + i];
             b.logits[i] = request_.outputs[start + i] ? 1 : 0;
         }
+        const auto started = std::chrono::steady_clock::now();
         const int32_t rc = llama_decode(h.ctx, b);
+        // A GPU backend returns before the graph has run; the logits read below would wait for it.
+        if (rc == 0) llama_synchronize(h.ctx);
+        reader_.AddForwardTime(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
         if (rc != 0) {
             Rollback();
             if (rc == 2 || cancel_->load()) throw NativeError("ABORTED", "the operation was aborted");

@@ -1,6 +1,7 @@
 #include "mllama_decode_worker.h"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <map>
 
@@ -43,8 +44,10 @@ void MllamaDecodeWorker::Run() {
             outputs += out ? 1 : 0;
             ++count;
         }
+        const auto started = std::chrono::steady_clock::now();
         text.DecodeUbatch(request_.tokens.data() + start, request_.positions.data() + start, request_.seq_ids.data() + start,
                           request_.outputs.data() + start, static_cast<uint32_t>(count), logits, cancel_.get());
+        reader_.AddForwardTime(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
         rows.assign(outputs * n_vocab, -std::numeric_limits<float>::infinity());
         std::vector<OutputReader::Row> read;
         for (size_t j = 0; j < outputs; ++j) {

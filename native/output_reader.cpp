@@ -1,6 +1,7 @@
 #include "output_reader.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <exception>
 #include <limits>
@@ -31,6 +32,11 @@ void OutputReader::KeepRow(const float * logits, size_t index) {
 }
 
 void OutputReader::Read(const std::vector<Row> & outputs, size_t n_threads) {
+    struct Timer {  // adds to read_ms_ on every way out, a thrown sampling error included
+        std::chrono::steady_clock::time_point started;
+        double & total;
+        ~Timer() { total += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count(); }
+    } timer{std::chrono::steady_clock::now(), read_ms_};
     // Parallel only when every output has its own sampler (a sampler's state is not shared across threads).
     std::unordered_set<const SamplerHandle *> seen;
     bool distinct = true;
@@ -161,6 +167,10 @@ Napi::Object OutputReader::ToJs(Napi::Env env) const {
     out.Set("topTokens", top_tokens);
     out.Set("topLogprobs", top_logprobs);
     out.Set("probeLogprobs", probe_logprobs);
+    Napi::Object timing = Napi::Object::New(env);
+    timing.Set("forwardMs", forward_ms_);
+    timing.Set("readMs", read_ms_);
+    out.Set("timing", timing);
     if (request_.return_logits) {
         auto logits = Napi::Float32Array::New(env, logits_.size());
         std::copy(logits_.begin(), logits_.end(), logits.Data());

@@ -32,6 +32,11 @@ class OutputReader {
     // Reads rows, on up to n_threads threads when every row has its own sampler.
     void Read(const std::vector<Row> & rows, size_t n_threads);
 
+    // Time the worker spent in the forward pass (llama_decode and its synchronisation, or the mllama
+    // graph): with Read's own time it is returned as `timing`, so the per-step overhead — everything a
+    // step costs beyond the forward pass — can be measured on the same batch (bench/step-overhead.mjs).
+    void AddForwardTime(double ms) { forward_ms_ += ms; }
+
     Napi::Object ToJs(Napi::Env env) const;
 
   private:
@@ -52,6 +57,8 @@ class OutputReader {
     std::vector<float> top_logprobs_;
     std::vector<float> probe_logprobs_;
     std::vector<float> logits_;  // request.return_logits: n_outputs rows of n_vocab
+    double forward_ms_ = 0.0;
+    double read_ms_ = 0.0;
 };
 
 }  // namespace stagebeam

@@ -169,6 +169,13 @@ describe("decode results", () => {
     expect(asked.logprobs[0]).toBeLessThanOrEqual(0);
   });
 
+  test("a decode reports its time in the forward pass and in reading the outputs", async () => {
+    const r = await context.decode({ ...batch([1, 450, 4996]), samplers: [new addon.Sampler(model, { temperature: 0.8, seed: 1 })] });
+    context.seqRemove(0);
+    expect(r.timing.forwardMs).toBeGreaterThan(0);
+    expect(r.timing.readMs).toBeGreaterThanOrEqual(0);
+  });
+
   test("outputs without a sampler report logprobs but sample nothing", async () => {
     const r = await context.decode({ ...batch([1, 450]), topK: 2 });
     context.seqRemove(0);
