@@ -224,8 +224,8 @@ export class BatchScheduler {
           (token) => result.probeLogprobs[o * probeList.length + probeList.indexOf(token)]!,
         );
         const sampled = item.sampler ? result.tokens[o]! : null;
-        const logprob = result.logprobs[o]!;
-        jobOutputs.push({ token: sampled, logprob: sampled === null || Number.isNaN(logprob) ? null : logprob, top, probes });
+        const read = logprobs[o] === 1;
+        jobOutputs.push({ token: sampled, logprob: sampled === null || !read ? null : result.logprobs[o]!, top, probes });
       }
       // Resolved even if its caller aborted meanwhile: the tokens are in the cache now, and the caller
       // must record them before it stops, or its view of the sequence would be wrong.
