@@ -145,7 +145,7 @@ export class Model {
             options,
           )
         : await Projector.load(this.native, await checkedProjectorFile(path), options);
-    this.#projector?.dispose();
+    await this.#projector?.dispose();
     this.#projector = projector;
     return projector;
   }
@@ -255,7 +255,7 @@ export class Model {
     if (!this.#native) return;
     forgetSharedReasoningContext(this);
     await Promise.all([...this.#contexts].map((context) => context.dispose()));
-    this.#projector?.dispose();
+    await this.#projector?.dispose();
     this.#projector = null;
     this.#native.dispose();
     this.#native = null;

@@ -50,6 +50,8 @@ export class MllamaProjector {
   readonly info: NativeProjectorInfo;
   readonly vision: NativeMllamaVisionInfo;
   #native: NativeMllamaVision | null;
+  /** Encodes on the native encoder now: dispose() cancels them and waits. */
+  readonly #running = new Set<{ cancel: () => void; settled: Promise<void> }>();
   readonly #vocabulary: MllamaVocabulary;
   readonly #encoded = new Map<string, Promise<NativeMllamaImage>>();
   /** Vision encodes run (one per image; forks, cached prefixes and repeated prompts reuse them). */
@@ -186,16 +188,33 @@ export class MllamaProjector {
       { width: image.width, height: image.height, data: image.pixels() },
       { tileSize: v.imageSize, maxTiles: v.maxTiles, mean: [v.imageMean[0]!, v.imageMean[1]!, v.imageMean[2]!], std: [v.imageStd[0]!, v.imageStd[1]!, v.imageStd[2]!] },
     );
-    const states = await withCancellation(signal, (cancellation) =>
-      native(() => this.native.encode(prepared.pixels, prepared.aspectRatioId, prepared.realTiles, cancellation)),
-    );
+    const states = await withCancellation(signal, (cancellation) => {
+      const call = native(() => this.native.encode(prepared.pixels, prepared.aspectRatioId, prepared.realTiles, cancellation));
+      const running = { cancel: () => cancellation.cancel(), settled: call.then(() => {}, () => {}) };
+      this.#running.add(running);
+      void running.settled.then(() => this.#running.delete(running));
+      return call;
+    }).catch((error: unknown) => {
+      // Cancelled by dispose(): the request ends as others on a disposed model do.
+      if (this.#native === null) throw new DisposedError("DISPOSED", "the projector was disposed while it encoded this image");
+      throw error;
+    });
     this.encodes += 1;
     return { states, id: image.id, realRows: prepared.realTiles * v.tokensPerTile };
   }
 
-  dispose(): void {
-    this.#encoded.clear();
-    this.#native?.dispose();
+  /**
+   * Frees the vision encoder — after cancelling the encodes running on it and waiting for them to stop
+   * (the native encoder refuses to go while one runs); they end with DISPOSED.
+   */
+  async dispose(): Promise<void> {
+    const vision = this.#native;
     this.#native = null;
+    this.#encoded.clear();
+    if (!vision) return;
+    const running = [...this.#running];
+    for (const encode of running) encode.cancel();
+    await Promise.all(running.map((encode) => encode.settled));
+    vision.dispose();
   }
 }

@@ -2,7 +2,8 @@
 // DISPOSED at its next step — never with a crash, a hang or another error, and every native handle the
 // requests and the context or model held is gone afterwards. Seeded moments, on both engines.
 import { describe, expect, test } from "vitest";
-import { loadModel, type Context, type Model } from "../../lib/index.js";
+import { loadModel, nativeHandleCounts, type Context, type MllamaProjector, type Model } from "../../lib/index.js";
+import { nativeAddon } from "../../lib/native.js";
 import { encodePng, rgbPattern } from "../fixtures/images.js";
 import { tinyClip, tinyLlama, tinyMllama } from "../fixtures/models.js";
 import { footprint, recordResults, seededDelays, size, timed } from "./harness.js";
@@ -55,6 +56,21 @@ test("prompts waiting for a cached image in flight end DISPOSED when the context
   expect(outcome).not.toBe("hung");
   for (const result of outcome as PromiseSettledResult<unknown>[]) expect(result).toMatchObject({ status: "rejected", reason: { code: "DISPOSED" } });
   await model.dispose();
+});
+
+test("disposing an mllama model while its vision encoder runs cancels the encode (regression: dispose threw CONTEXT_BUSY, half done)", async () => {
+  const model = await loadModel({ path: tinyMllama().model, projector: tinyMllama().projector });
+  const projector = model.projector as MllamaProjector;
+  const pixels = nativeAddon().Image.fromRgb(64, 48, rgbPattern(64, 48, 5));
+  pixels.id = "dispose-while-encoding";
+  const encoding = projector.encode(pixels).then(
+    () => "completed",
+    (error: { code?: string }) => error.code,
+  );
+  await model.dispose(); // the encode is in flight: it started synchronously
+  expect(["DISPOSED", "completed"]).toContain(await encoding);
+  expect(model.disposed).toBe(true);
+  expect(nativeHandleCounts().mllamaVisions).toBe(0);
 });
 
 describe.each([
