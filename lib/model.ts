@@ -11,7 +11,8 @@ import { nativeAddon, type NativeMllamaModel, type NativeModel, type NativeModel
 import { PAIR_ID_KEY } from "./mllama/gguf-layout.js";
 import { MllamaProjector } from "./mllama/projector.js";
 import { Projector, type LoadProjectorOptions } from "./projector.js";
-import { checkProjectorTensors } from "./projector-tensors.js";
+import { checkProjectorFile } from "./projector-preconditions.js";
+import { checkModelFile } from "./model-preconditions.js";
 import type { ReasonOptions } from "./reasoning/options.js";
 import { reasonOnModel } from "./reasoning/reason-on-model.js";
 import { forgetSharedReasoningContext } from "./reasoning/shared-context.js";
@@ -48,6 +49,7 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
     const { vocabulary, weights } = await loadMllama(path, options);
     return withProjector(new Model(vocabulary, path, weights), options);
   }
+  checkModelFile(path);
   const addon = nativeAddon();
   const handle = await withCancellation(options.signal, (cancellation) =>
     native(() =>
@@ -73,10 +75,10 @@ async function withProjector(model: Model, options: LoadModelOptions): Promise<M
   return model;
 }
 
-/** A libmtmd projector's path, once its tensors are known not to trip libmtmd's graph asserts. */
+/** A libmtmd projector's path, once its header is known not to trip libmtmd's asserts. */
 async function checkedProjectorFile(path: string): Promise<string> {
   const absolute = await existingFile(path, "projector");
-  checkProjectorTensors(absolute);
+  checkProjectorFile(absolute);
   return absolute;
 }
 
