@@ -88,7 +88,10 @@ async function* run(
     }
     const maxTokens = request.maxTokens ?? 256;
     if (!Number.isInteger(maxTokens) || maxTokens < 0) {
-      throw new InvalidArgumentError("INVALID_ARGUMENT", `maxTokens must be a non-negative integer, got ${request.maxTokens}`);
+      throw new InvalidArgumentError("INVALID_ARGUMENT", `maxTokens must be a non-negative integer, got ${String(request.maxTokens)}`);
+    }
+    if (request.topLogprobs !== undefined && !(Number.isSafeInteger(request.topLogprobs) && request.topLogprobs >= 0)) {
+      throw new InvalidArgumentError("INVALID_ARGUMENT", `topLogprobs must be a non-negative integer, got ${String(request.topLogprobs)}`);
     }
     if (request.stop !== undefined && !(Array.isArray(request.stop) && request.stop.every((s) => typeof s === "string"))) {
       throw new InvalidArgumentError("INVALID_ARGUMENT", "stop must be an array of strings");

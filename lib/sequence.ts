@@ -126,6 +126,11 @@ export class Sequence implements EngineSequence {
   async evaluateLocked(input: string | readonly number[], options: EvaluateOptions): Promise<EvaluateResult> {
     this.checkLive();
     throwIfAborted(options.signal);
+    // A topK of another type reached the native call and left the call unsettled (fuzz harness: a hang).
+    const topK = options.logprobs?.topK;
+    if (topK !== undefined && !(Number.isSafeInteger(topK) && topK >= 0)) {
+      throw createError("INVALID_ARGUMENT", `logprobs.topK must be a non-negative integer, got ${String(topK)}`);
+    }
     const added =
       typeof input === "string"
         ? this.context.model.tokenize(input, {
