@@ -78,7 +78,8 @@ async function modelPath(m, resources) {
 }
 
 async function argv(c, resources) {
-  const out = [c.command];
+  // A run that succeeds is kept short by defaults placed first, so the fuzzed options (later) override them.
+  const out = [c.command, ...(c.command === "run" ? ["--strategy", "single", "--max-stage-tokens", "4", "--context-size", "256", "--threads", "1"] : [])];
   for (const a of c.args) {
     if (a.raw !== undefined) out.push(a.raw);
     else if (a.ref !== undefined) out.push(a.ref);
@@ -100,11 +101,12 @@ async function argv(c, resources) {
 }
 
 /** Exit code and stderr: success, a usage error, or one typed error line; anything else breaks the promise. */
-export function classifyExit(code, signal, stderr) {
+export function classifyExit(code, signal, stderr, verbose = false) {
   if (signal) return { status: "crash", code: signal, message: stderr.trim().split("\n").at(-1) ?? "" };
   const lines = stderr.trim().split("\n").filter(Boolean);
   const last = lines.at(-1) ?? "";
-  if (/^\s+at .+:\d+:\d+\)?$/m.test(stderr)) return { status: "untyped", code: `exit ${code}`, message: `stack trace on stderr: ${last}` };
+  // --verbose asks for stack traces.
+  if (!verbose && /^\s+at .+:\d+:\d+\)?$/m.test(stderr)) return { status: "untyped", code: `exit ${code}`, message: `stack trace on stderr: ${last}` };
   if (code === 0) return { status: "ok" };
   if (code === 2) return { status: "typed", code: "USAGE (exit 2)", message: lines[0] ?? "" };
   if (code === 1) {
@@ -130,7 +132,7 @@ export async function runCase(c, resources) {
     const timer = setTimeout(() => child.kill("SIGKILL"), resources.cliTimeoutMs ?? 15000);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
-      const outcome = signal === "SIGKILL" ? { status: "hang", code: "TIMEOUT", message: `stagebeam ${c.command} ran past its time limit` } : classifyExit(code, signal, stderr);
+      const outcome = signal === "SIGKILL" ? { status: "hang", code: "TIMEOUT", message: `stagebeam ${c.command} ran past its time limit` } : classifyExit(code, signal, stderr, args.includes("--verbose"));
       resolve(outcome);
     });
   });

@@ -40,6 +40,52 @@ const regressions: Regression[] = [
     fuzzCase: { mutator: "absurdMetadata", base: "projector", set: [["clip.projector_type", { type: 8, value: "qwen3vl_merger" }]] },
     expected: "INVALID_PROJECTOR",
   },
+  ...(
+    [
+      ["llama.block_count", { type: 4, value: 0 }],
+      ["llama.block_count", { type: 4, value: 100000 }],
+      ["llama.attention.layer_norm_rms_epsilon", { type: 6, value: -1 }],
+    ] as const
+  ).map(([key, value]) => ({
+    what: `a model with ${key} = ${value.value} aborted the process (GGML_ASSERT in llama.cpp)`,
+    cls: "gguf",
+    fuzzCase: { mutator: "absurdMetadata", base: "model", set: [[key, value]] },
+    expected: "MODEL_LOAD_FAILED",
+  })),
+  {
+    what: "two bit flips in the vocabulary made a token twice: GGML_ASSERT(id_to_token.size() == token_to_id.size())",
+    cls: "gguf",
+    fuzzCase: { mutator: "bitflip", base: "model", bits: [3594659, 3929592] },
+    expected: "MODEL_LOAD_FAILED",
+  },
+  ...(
+    [
+      ["clip.vision.image_size", { type: 4, value: 0 }],
+      ["clip.vision.image_size", { type: 4, value: 1 }],
+      ["clip.vision.image_size", { type: 4, value: 65535 }],
+      ["clip.vision.patch_size", { type: 4, value: 112 }],
+      ["clip.vision.embedding_length", { type: 4, value: 33 }],
+      ["clip.vision.attention.layer_norm_epsilon", { type: 6, value: Number.NaN }],
+      ["clip.vision.image_size", { type: 8, value: "56" }],
+    ] as const
+  ).map(([key, value]) => ({
+    what: `a projector with ${key} = ${JSON.stringify(value.value)} aborted the process at its first image`,
+    cls: "gguf",
+    fuzzCase: { mutator: "absurdMetadata", base: "projector", set: [[key, value]] },
+    expected: "INVALID_PROJECTOR",
+  })),
+  {
+    what: "evaluate({ logprobs: { topK: 10n } }) never settled (hang)",
+    cls: "options",
+    fuzzCase: { target: "evaluate", options: { logprobs: { topK: { value: 10n }, probes: [] } } },
+    expected: "INVALID_ARGUMENT",
+  },
+  {
+    what: "generate({ topLogprobs: 10n }) was a TypeError",
+    cls: "options",
+    fuzzCase: { target: "generate", options: { topLogprobs: { value: 10n } } },
+    expected: "INVALID_ARGUMENT",
+  },
   {
     what: "generate({ stop: 'x' }) (a string, not an array) was a TypeError from the stop detector",
     cls: "options",

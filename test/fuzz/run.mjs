@@ -19,12 +19,26 @@ const { values } = parseArgs({
     workers: { type: "string", default: "2" },
     timeout: { type: "string", default: "20000" },
     out: { type: "string" },
+    // Runs again the failed cases listed in a results JSON (after a fix), and writes nothing.
+    failures: { type: "string" },
   },
 });
 const seed = Number(values.seed);
 const only = values.class ? values.class.split(",") : CLASS_NAMES;
 for (const cls of only) if (!classes[cls]) throw new Error(`no fuzz class "${cls}": ${CLASS_NAMES.join(", ")}`);
 
+if (values.failures) {
+  const { readFileSync } = await import("node:fs");
+  const { runCases, isFailure } = await import("./pool.mjs");
+  const { ensureBaseFiles } = await import("./base-files.mjs");
+  ensureBaseFiles();
+  const listed = JSON.parse(readFileSync(values.failures, "utf8")).failures.map((f) => ({ cls: f.cls, seed: f.seed, index: f.index }));
+  const results = await runCases(listed, { workers: Number(values.workers), timeoutMs: Number(values.timeout) });
+  const still = results.filter((r) => isFailure(r.outcome));
+  for (const r of results) console.log(`${r.cls} #${r.index}: ${r.outcome.status} ${r.outcome.code ?? ""} ${isFailure(r.outcome) ? r.outcome.message ?? "" : ""}`.slice(0, 300));
+  console.log(`${listed.length} cases run again: ${listed.length - still.length} pass now, ${still.length} still fail`);
+  process.exit(still.length > 0 ? 1 : 0);
+}
 if (values.case !== undefined) {
   const index = Number(values.case);
   for (const cls of only) console.log(`${cls} #${index}:`, JSON.stringify(classes[cls].makeCase(caseRandom(seed, cls, index))));
