@@ -87,6 +87,18 @@ const regressions: Regression[] = [
     expected: "INVALID_ARGUMENT",
   },
   {
+    what: 'a grammar repeating {2,1} times (minimum over maximum) never came back from llama.cpp\'s parser (hang)',
+    cls: "options",
+    fuzzCase: { target: "sampling", options: { grammar: { value: 'root ::= "a"{2,1}' } } },
+    expected: "INVALID_GRAMMAR",
+  },
+  {
+    what: "a grammar with {2,1} inside a literal is fine",
+    cls: "options",
+    fuzzCase: { target: "sampling", options: { grammar: { value: 'root ::= "a{2,1}" [{]' } } },
+    expected: "ok",
+  },
+  {
     what: "generate({ stop: 'x' }) (a string, not an array) was a TypeError from the stop detector",
     cls: "options",
     fuzzCase: { target: "generate", options: { stop: "x" } },
