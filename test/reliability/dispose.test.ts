@@ -107,8 +107,10 @@ describe.each([
     const tally: Record<string, number> = {};
     const span = await timed(async () => {
       const m = await load();
+      // The requests on its own context alone (the shared context's take as long again): the moments
+      // to dispose at fall in the first half of the whole, where every request is still running.
       const c = await m.createContext(contextOptions);
-      await Promise.all([...requests(m, c), ...requests(m, null)]);
+      await Promise.all(requests(m, c));
       await m.dispose();
     });
     for (const delay of seededDelays(engine.length * 11, TRIALS, span)) {
@@ -123,5 +125,5 @@ describe.each([
     expect((await footprint()).handles).toEqual(start.handles);
     outcomes[`${engine}: model disposed`] = tally;
     recordResults("disposal while requests run", { trials: TRIALS, outcomes });
-  }, size(120_000, 1_800_000));
+  }, size(300_000, 1_800_000));
 });
