@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Completes a prebuild: prebuildify puts the addon in prebuilds/<platform>-<arch>/; the llama.cpp shared
 // libraries it links against, and ggml's CPU-variant modules it loads at run time, must sit beside it
-// (the addon's rpath is $ORIGIN, and ggml looks for backends in the addon's folder). Also ships the
+// (the addon's rpath is $ORIGIN, and ggml looks for backends in the addon's folder), and so must
+// llama.cpp's rpc-server, which `stagebeam rpc-server` runs from there. Also ships the
 // vocabulary `stagebeam demo` borrows, so an installed package runs the demo without llama.cpp's sources.
 import { copyFileSync, existsSync, mkdirSync, readdirSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -16,7 +17,7 @@ if (!existsSync(target) || !readdirSync(target).some((f) => f.endsWith(".node"))
 }
 const libraries = nativeLibraries();
 for (const library of libraries) copyFileSync(library, join(target, basename(library)));
-console.error(`stagebeam: ${libraries.length} native libraries copied into ${target}`);
+console.error(`stagebeam: ${libraries.length} native libraries (and rpc-server) copied into ${target}`);
 
 const assets = join(root, "assets");
 mkdirSync(assets, { recursive: true });

@@ -13,6 +13,7 @@
 // (GGML_BACKEND_DL + GGML_CPU_ALL_VARIANTS). With only GCC available we build for the host CPU with AMX
 // switched off, and say so; that build links the CPU backend into libggml (GGML_BACKEND_DL off), because
 // ggml refuses GGML_NATIVE with loadable CPU modules on x86 (their selection needs per-variant features).
+// Every build also has ggml's RPC backend and llama.cpp's rpc-server (GGML_RPC).
 //
 // Options: --peers (or STAGEBEAM_PEERS=1) also builds llama.cpp's own reference tools, which the tests
 // compare against.
@@ -50,6 +51,9 @@ export function cmakeOptions(compiler, { arch = process.arch, platform = process
     CMAKE_BUILD_TYPE: "Release",
     GGML_BACKEND_DL: "ON",
     GGML_OPENMP: "OFF",
+    // ggml's RPC backend (a model split across machines, `loadModel({ rpc })`) and llama.cpp's
+    // rpc-server from the same sources, so client and servers always speak the same protocol version.
+    GGML_RPC: "ON",
     STAGEBEAM_BUILD_PEERS: args.has("--peers") || process.env.STAGEBEAM_PEERS === "1" ? "ON" : "OFF",
   };
   const x64 = arch === "x64";

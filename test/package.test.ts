@@ -1,5 +1,5 @@
-// The package as users get it: prebuildify's addon with the llama.cpp libraries and CPU modules beside
-// it, packed by npm, installed into an empty project, running `stagebeam demo` with nothing compiled.
+// The package as users get it: prebuildify's addon with the llama.cpp libraries, CPU modules and rpc-server
+// beside it, packed by npm, installed into an empty project, running `stagebeam demo` with nothing compiled.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,7 +15,7 @@ test("the packed tarball installs into an empty project and runs the demo withou
   const files = readdirSync(prebuild);
   expect(files.filter((f) => f.endsWith(".node"))).toHaveLength(1);
   expect(files.filter((f) => f.startsWith("libggml-cpu-")).length).toBeGreaterThan(1); // every CPU variant
-  for (const lib of ["libllama.so", "libggml.so", "libggml-base.so", "libmtmd.so"]) expect(files).toContain(lib);
+  for (const lib of ["libllama.so", "libggml.so", "libggml-base.so", "libmtmd.so", "libggml-rpc.so", "ggml-rpc-server"]) expect(files).toContain(lib);
 
   const work = mkdtempSync(join(tmpdir(), "stagebeam-package-"));
   try {
@@ -41,6 +41,10 @@ test("the packed tarball installs into an empty project and runs the demo withou
     expect(demo.status).toBe(0);
     expect(demo.stdout).toMatch(/^SUMMARY: .+\nCAPTION: .+\nREASONING: .+\nCONCLUSION: .+\n$/);
     expect(existsSync(join(installed, "build"))).toBe(false); // nothing was compiled
+    // llama.cpp's rpc-server shipped beside the addon runs from there (executable, finds its libraries).
+    const rpcServer = spawnSync(join(installed, "prebuilds", `${process.platform}-${process.arch}`, "ggml-rpc-server"), ["--help"], { encoding: "utf8" });
+    expect(rpcServer.status, rpcServer.stderr).toBe(0);
+    expect(rpcServer.stderr).toContain("--port");
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

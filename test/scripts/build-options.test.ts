@@ -1,6 +1,6 @@
 // Every documented build path configures: clang portable (the default on x86-64), the GCC fallback (host
 // CPU, AMX off, CPU backend linked in), and the GPU paths through STAGEBEAM_CMAKE_ARGS as far as this
-// machine has their toolkits. Configure only — seconds each, where building each would take most of an
+// machine has their toolkits; each with ggml's RPC backend and rpc-server. Configure only — seconds each, where building each would take most of an
 // hour — so that no option set can rot unseen again (the GCC fallback once failed at configure time).
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -48,28 +48,31 @@ const x64 = process.arch === "x64";
 describe.skipIf(!x64)("x86-64 build paths configure", () => {
   test.skipIf(!clang.cxx)("clang: portable, every CPU variant a loadable module", () => {
     const options = cmakeOptions(clang, { quiet: true });
-    expect(options).toMatchObject({ GGML_BACKEND_DL: "ON", GGML_NATIVE: "OFF", GGML_CPU_ALL_VARIANTS: "ON" });
+    expect(options).toMatchObject({ GGML_BACKEND_DL: "ON", GGML_NATIVE: "OFF", GGML_CPU_ALL_VARIANTS: "ON", GGML_RPC: "ON" });
     const r = configure(options);
     expect(r.status, r.output.slice(-2000)).toBe(0);
     expect(r.output).toMatch(/Adding CPU backend variant ggml-cpu-haswell/);
+    expect(r.output).toMatch(/Including RPC backend/);
   }, 300_000);
 
   test.skipIf(!gcc.cxx)("GCC: this CPU only, AMX off, the CPU backend built into libggml", () => {
     const options = cmakeOptions(gcc, { quiet: true });
-    expect(options).toMatchObject({ GGML_BACKEND_DL: "OFF", GGML_NATIVE: "ON" });
+    expect(options).toMatchObject({ GGML_BACKEND_DL: "OFF", GGML_NATIVE: "ON", GGML_RPC: "ON" });
     expect(options.CMAKE_CXX_FLAGS).toContain("-mno-amx-int8");
     const r = configure(options);
     expect(r.status, r.output.slice(-2000)).toBe(0);
     expect(r.cache).toMatch(/^GGML_BACKEND_DL:BOOL=OFF$/m);
+    expect(r.output).toMatch(/Including RPC backend/);
   }, 300_000);
 
   // Configure needs the toolkit with cuBLAS, not a GPU (some machines have nvcc alone).
   test.skipIf(!cublas() || !clang.cxx)("CUDA through STAGEBEAM_CMAKE_ARGS", () => {
     const options = withUserOptions(cmakeOptions(clang, { quiet: true }), "-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90");
-    expect(options.GGML_CUDA).toBe("ON");
+    expect(options).toMatchObject({ GGML_CUDA: "ON", GGML_RPC: "ON" });
     const r = configure(options);
     expect(r.status, r.output.slice(-2000)).toBe(0);
     expect(r.output).toMatch(/CUDA Toolkit found/i);
+    expect(r.output).toMatch(/Including RPC backend/);
   }, 300_000);
 });
 
