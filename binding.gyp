@@ -36,6 +36,7 @@
         "native/output_reader.cpp",
         "native/projector.cpp",
         "native/quantize.cpp",
+        "native/rpc_devices.cpp",
         "native/sampler.cpp"
       ],
       "include_dirs": [

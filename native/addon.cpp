@@ -1,7 +1,8 @@
 // Module entry: registers the native classes and the process-wide llama.cpp set-up.
 //
 // Exports: Model, Context, Sampler, Cancellation, Projector, MllamaModel, MllamaContext, MllamaVision, loadBackends(dir),
-// systemInfo(), handleCounts(), deviceMemory(), maxSequences(), quantize(input, output, options), encodeRows(type, values, rowLength).
+// systemInfo(), handleCounts(), deviceMemory(), rpcProtocol(), maxSequences(), quantize(input, output, options),
+// encodeRows(type, values, rowLength).
 #include <napi.h>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include "errors.h"
 #include "handle_counts.h"
 #include "ggml-backend.h"
+#include "ggml-rpc.h"
 #include "llama.h"
 #include "log_capture.h"
 #include "mllama_context.h"
@@ -120,6 +122,16 @@ Napi::Value DeviceMemory(const Napi::CallbackInfo & info) {
     return out;
 }
 
+// The RPC protocol version this build speaks (from the pinned ggml's header): the TypeScript side checks
+// a server's answer against it before ggml connects, since ggml aborts the process on a mismatch.
+Napi::Value RpcProtocol(const Napi::CallbackInfo & info) {
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("major", RPC_PROTO_MAJOR_VERSION);
+    out.Set("minor", RPC_PROTO_MINOR_VERSION);
+    out.Set("patch", RPC_PROTO_PATCH_VERSION);
+    return out;
+}
+
 Napi::Value MaxSequences(const Napi::CallbackInfo & info) {
     return Napi::Number::New(info.Env(), static_cast<double>(llama_max_parallel_sequences()));
 }
@@ -166,6 +178,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("chatTemplateNames", Napi::Function::New<ChatTemplateNames>(env, "chatTemplateNames"));
     exports.Set("handleCounts", Napi::Function::New<HandleCounts>(env, "handleCounts"));
     exports.Set("deviceMemory", Napi::Function::New<DeviceMemory>(env, "deviceMemory"));
+    exports.Set("rpcProtocol", Napi::Function::New<RpcProtocol>(env, "rpcProtocol"));
     exports.Set("maxSequences", Napi::Function::New<MaxSequences>(env, "maxSequences"));
     exports.Set("quantize", Napi::Function::New<Quantize>(env, "quantize"));
     exports.Set("encodeRows", Napi::Function::New<EncodeRows>(env, "encodeRows"));

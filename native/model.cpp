@@ -13,6 +13,7 @@
 #include "gguf.h"
 #include "log_capture.h"
 #include "load_worker.h"
+#include "rpc_devices.h"
 
 namespace stagebeam {
 
@@ -36,10 +37,10 @@ Napi::Value TokenOrNull(Napi::Env env, llama_token t) {
 // GGUF, or is truncated, is reported as INVALID_GGUF before llama.cpp's loader sees it.
 class ModelLoadWorker : public LoadWorker {
   public:
-    ModelLoadWorker(Napi::Env env, std::string path, int32_t gpu_layers, int use_mmap, std::string vocab_of, CancelFlag cancel,
-                    Napi::Function on_progress)
+    ModelLoadWorker(Napi::Env env, std::string path, int32_t gpu_layers, int use_mmap, std::string vocab_of, std::vector<std::string> rpc,
+                    CancelFlag cancel, Napi::Function on_progress)
         : LoadWorker(env, "stagebeam.loadModel", std::move(cancel), on_progress), path_(std::move(path)), gpu_layers_(gpu_layers),
-          use_mmap_(use_mmap), vocab_of_(std::move(vocab_of)) {}
+          use_mmap_(use_mmap), vocab_of_(std::move(vocab_of)), rpc_(std::move(rpc)) {}
 
     ~ModelLoadWorker() override {
         if (model_) llama_model_free(model_);
@@ -85,6 +86,13 @@ class ModelLoadWorker : public LoadWorker {
         if (use_mmap_ == 1) params.load_mode = LLAMA_LOAD_MODE_MMAP;
         params.progress_callback = OnLoadProgress;
         params.progress_callback_user_data = static_cast<LoadWorker *>(this);
+        // Split across rpc-server processes: their devices (and this machine's GPUs) take the layers
+        // gpuLayers offloads, as llama.cpp's `--rpc` does.
+        std::vector<ggml_backend_dev_t> devices;
+        if (!rpc_.empty()) {
+            devices = RpcDevices(rpc_);
+            params.devices = devices.data();
+        }
         // Only the vocabulary of an architecture llama.cpp does not know (mllama, run by the addon's own
         // engine): the loader reads general.architecture to pick hparams, and vocab_only returns before
         // any of them or any tensor is read, so naming a known one there is enough.
@@ -113,6 +121,7 @@ class ModelLoadWorker : public LoadWorker {
     int32_t gpu_layers_;
     int use_mmap_;  // -1 auto, 0 off, 1 on
     std::string vocab_of_;  // non-empty: load only the vocabulary, read as this architecture's
+    std::vector<std::string> rpc_;  // rpc-server endpoints ("host:port"), already answering
     llama_model * model_ = nullptr;
 };
 
@@ -168,8 +177,22 @@ Napi::Value Model::Load(const Napi::CallbackInfo & info) {
         }
         vocab_of = v.As<Napi::String>().Utf8Value();
     }
+    std::vector<std::string> rpc;
+    if (arguments::Has(options, "rpc")) {
+        Napi::Value v = options.Get("rpc");
+        if (!v.IsArray()) Throw(env, "INVALID_ARGUMENT", "rpc must be an array of host:port strings");
+        Napi::Array endpoints = v.As<Napi::Array>();
+        for (uint32_t i = 0; i < endpoints.Length(); ++i) {
+            Napi::Value e = endpoints.Get(i);
+            // ggml aborts on an endpoint its parser cannot read: check its shape here too.
+            if (!e.IsString() || !IsRpcEndpoint(e.As<Napi::String>().Utf8Value())) {
+                Throw(env, "INVALID_RPC_ENDPOINT", "rpc endpoints must be host:port strings with a port of 1 to 65535");
+            }
+            rpc.push_back(e.As<Napi::String>().Utf8Value());
+        }
+    }
     CancelFlag cancel = Cancellation::FlagOf(info.Length() > 3 ? info[3] : env.Undefined());
-    auto * worker = new ModelLoadWorker(env, path, gpu_layers, use_mmap, vocab_of, cancel, on_progress);
+    auto * worker = new ModelLoadWorker(env, path, gpu_layers, use_mmap, vocab_of, std::move(rpc), cancel, on_progress);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;
