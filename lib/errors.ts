@@ -40,6 +40,11 @@ export const ERROR_CODES = [
   "WRITE_FAILED",
   "INVALID_DATA",
   "REMOTE_FAILED",
+  "INVALID_RPC_ENDPOINT",
+  "RPC_UNREACHABLE",
+  "RPC_PROTOCOL_MISMATCH",
+  "RPC_UNSUPPORTED",
+  "RPC_SERVER_FAILED",
   "INTERNAL",
 ] as const;
 
@@ -95,6 +100,7 @@ const classes: Partial<Record<ErrorCode, new (code: ErrorCode, message: string, 
   UBATCH_TOO_SMALL: InvalidArgumentError,
   INVALID_CHECKPOINT: InvalidCheckpointError,
   WRITE_FAILED: WriteError,
+  INVALID_RPC_ENDPOINT: InvalidArgumentError,
 };
 
 export function createError(code: ErrorCode, message: string, cause?: unknown): StagebeamError {

@@ -17,6 +17,9 @@ import type { ReasonOptions } from "./reasoning/options.js";
 import { reasonOnModel } from "./reasoning/reason-on-model.js";
 import { forgetSharedReasoningContext } from "./reasoning/shared-context.js";
 import type { ReasonResult } from "./reasoning/trace.js";
+import { holdRpcServers } from "./rpc/connections.js";
+import { parseRpcEndpoints } from "./rpc/endpoint.js";
+import { probeRpcServer } from "./rpc/handshake.js";
 
 export interface LoadModelOptions {
   /** Path to a .gguf file. */
@@ -27,6 +30,14 @@ export interface LoadModelOptions {
   gpuLayers?: number;
   /** Memory-map the weights (default: llama.cpp decides). */
   useMmap?: boolean;
+  /**
+   * rpc-server endpoints ("host:port") to split the model across, as llama.cpp's `--rpc`: the layers
+   * `gpuLayers` offloads go to these servers' devices (then to this machine's GPUs), the weights are
+   * copied to them at load, and every step's activations cross the network. Each must answer as an
+   * rpc-server of this build's protocol (`stagebeam rpc-server`), else loading fails with
+   * RPC_UNREACHABLE or RPC_PROTOCOL_MISMATCH. llama.cpp models only.
+   */
+  rpc?: readonly string[];
   /** Called with 0..1 as the weights load. */
   onProgress?: (progress: number) => void;
   signal?: AbortSignal;
@@ -41,27 +52,51 @@ export interface TokenizeOptions {
   parseSpecial?: boolean;
 }
 
+/** How long an rpc-server has to answer the handshake before loading gives up on it. */
+const RPC_HANDSHAKE_TIMEOUT_MS = 10_000;
+
 export async function loadModel(options: LoadModelOptions): Promise<Model> {
+  if (options.rpc !== undefined && !Array.isArray(options.rpc)) {
+    throw createError("INVALID_RPC_ENDPOINT", 'rpc must be an array of "host:port" strings');
+  }
+  const rpc = options.rpc === undefined ? [] : parseRpcEndpoints(options.rpc);
+  if (rpc.length > 0 && options.gpuLayers === 0) {
+    throw createError("INVALID_ARGUMENT", "gpuLayers 0 keeps every layer on this machine, so rpc would do nothing: leave gpuLayers out (all layers) or give how many to offload");
+  }
   const path = await existingFile(options.path, "model");
   const identity = identify(path);
   if (identity.architecture === MLLAMA_ARCHITECTURE) {
+    if (rpc.length > 0) {
+      throw createError("RPC_UNSUPPORTED", "mllama models run on stagebeam's own engine, which runs on this machine only: load them without rpc");
+    }
     checkMllamaModelFile(path, identity);
     const { vocabulary, weights } = await loadMllama(path, options);
     return withProjector(new Model(vocabulary, path, weights), options);
   }
   checkModelFile(path);
   const addon = nativeAddon();
-  const handle = await withCancellation(options.signal, (cancellation) =>
-    native(() =>
-      addon.Model.load(
-        path,
-        { gpuLayers: options.gpuLayers, useMmap: options.useMmap },
-        options.onProgress,
-        cancellation,
+  // ggml aborts the process on a server that does not answer as it expects: ask each first.
+  const protocol = rpc.length > 0 ? nativeSync(() => addon.rpcProtocol()) : null;
+  const release = protocol ? await holdRpcServers(rpc, (endpoint) => probeRpcServer(endpoint, protocol, RPC_HANDSHAKE_TIMEOUT_MS)) : () => {};
+  let handle: NativeModel;
+  try {
+    handle = await withCancellation(options.signal, (cancellation) =>
+      native(() =>
+        addon.Model.load(
+          path,
+          { gpuLayers: options.gpuLayers, useMmap: options.useMmap, ...(rpc.length > 0 ? { rpc } : {}) },
+          options.onProgress,
+          cancellation,
+        ),
       ),
-    ),
-  );
-  return withProjector(new Model(handle, path), options);
+    );
+  } catch (error) {
+    release();
+    throw error;
+  }
+  const model = new Model(handle, path);
+  model.onFree(release);
+  return withProjector(model, options);
 }
 
 async function withProjector(model: Model, options: LoadModelOptions): Promise<Model> {
@@ -96,6 +131,7 @@ export class Model {
   readonly #contexts = new Set<Context>();
   readonly #pieces = new Map<number, Uint8Array>();
   readonly #eog = new Map<number, boolean>();
+  readonly #onFree: (() => void)[] = [];
 
   /**
    * @internal use loadModel(). `handle` is the llama.cpp model, or for mllama its vocabulary (tokenizer,
@@ -252,6 +288,11 @@ export class Model {
     return context;
   }
 
+  /** @internal runs `callback` once the weights are freed (the rpc-servers a model holds are let go then). */
+  onFree(callback: () => void): void {
+    this.#onFree.push(callback);
+  }
+
   /** Disposes every context made from this model, then frees the weights. */
   async dispose(): Promise<void> {
     if (!this.#native) return;
@@ -263,5 +304,6 @@ export class Model {
     this.#native = null;
     this.#mllama?.dispose();
     this.#mllama = null;
+    for (const callback of this.#onFree.splice(0)) callback();
   }
 }

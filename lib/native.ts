@@ -257,7 +257,8 @@ export interface NativeAddon {
     load(
       path: string,
       /** vocabularyOnlyAs: load only the tokenizer of a file whose architecture llama.cpp lacks, read as this one's. */
-      options: { gpuLayers?: number; useMmap?: boolean; vocabularyOnlyAs?: string },
+      /** rpc: rpc-server endpoints ("host:port") that already answered lib/rpc/handshake.ts's probe. */
+      options: { gpuLayers?: number; useMmap?: boolean; vocabularyOnlyAs?: string; rpc?: string[] },
       onProgress?: (progress: number) => void,
       cancellation?: NativeCancellation,
     ): Promise<NativeModel>;
@@ -312,6 +313,8 @@ export interface NativeAddon {
   handleCounts(): NativeHandleCounts;
   /** What each ggml device reports of its memory now, in bytes (the CPU device: physical memory, as both). */
   deviceMemory(): NativeDeviceMemory[];
+  /** The RPC protocol version of this build's ggml (ggml-rpc.h), which rpc-servers must speak. */
+  rpcProtocol(): { major: number; minor: number; patch: number };
 }
 
 export interface NativeHandleCounts {
@@ -337,6 +340,7 @@ export interface NativeDeviceMemory {
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
 let addon: NativeAddon | undefined;
 let devices: NativeDevice[] = [];
+let addonDir = "";
 
 /** The addon, loaded on first use. */
 export function nativeAddon(): NativeAddon {
@@ -364,8 +368,15 @@ export function nativeAddon(): NativeAddon {
     );
   }
   devices = nativeSync(() => loaded.loadBackends(dirname(path)));
+  addonDir = dirname(path);
   addon = loaded;
   return loaded;
+}
+
+/** The folder the addon was loaded from, where llama.cpp's libraries and rpc-server sit beside it. */
+export function addonDirectory(): string {
+  nativeAddon();
+  return addonDir;
 }
 
 /** The compute devices ggml registered (CPU always; GPUs when the build has their backend). */
