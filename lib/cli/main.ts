@@ -11,6 +11,7 @@ import { registerEval } from "./eval.js";
 import { registerInfo } from "./info.js";
 import { registerLs } from "./ls.js";
 import { registerPull } from "./pull.js";
+import { registerRpcServer } from "./rpc-server.js";
 import { registerRun } from "./run.js";
 import { registerServe } from "./serve.js";
 import { UsageError } from "./usage-error.js";
@@ -49,7 +50,8 @@ Examples:
   $ stagebeam serve -m model.gguf --projector mmproj.gguf --port 8080   # OpenAI-compatible API
   $ stagebeam ls                                                # models already here (Hugging Face, LM Studio, Ollama)
   $ stagebeam convert ./Llama-3.2V-11B-cot --type q8_0          # Hugging Face mllama → model + projector GGUF
-  $ stagebeam eval -m model.gguf --projector mmproj.gguf --data MMStar.tsv --strategies single,stage-beam:4`,
+  $ stagebeam eval -m model.gguf --projector mmproj.gguf --data MMStar.tsv --strategies single,stage-beam:4
+  $ stagebeam rpc-server --port 50052                           # lend this machine's devices to another's --rpc`,
     );
   registerRun(program, controller.signal);
   registerServe(program, controller.signal);
@@ -59,6 +61,7 @@ Examples:
   registerDemo(program, controller.signal);
   registerConvert(program, controller.signal);
   registerEval(program, controller.signal);
+  registerRpcServer(program, controller.signal);
   for (const command of program.commands) command.exitOverride();
 
   try {

@@ -9,6 +9,7 @@ import { chatTemplateArgument, missingChatTemplateMessage } from "./chat-templat
 import { liveView } from "./live-view.js";
 import { bringsProjector, resolveModelFiles } from "./resolve-model.js";
 import { terminal } from "./terminal.js";
+import { rpcEndpoints } from "./rpc-option.js";
 import { nonNegativeInteger, numberIn, oneOf, positiveInteger, UsageError } from "./usage-error.js";
 
 const strategies = ["single", "best-of-n", "sentence-beam", "stage-beam", "retrace"] as const;
@@ -27,6 +28,7 @@ interface RunOptions {
   forceStructure: ForceStructure;
   judge: "generate" | "logprob";
   gpuLayers?: number;
+  rpc?: string[];
   threads?: number;
   contextSize?: number;
   chatTemplate?: string;
@@ -52,6 +54,7 @@ export function registerRun(program: Command, signal: AbortSignal): void {
     .option("--force-structure <mode>", "make models not trained on the stages produce them: prefill, grammar or off", oneOf("--force-structure", forcing), "off")
     .option("--judge <mode>", "judge by generating an answer (generate) or by logprobs (logprob)", oneOf("--judge", ["generate", "logprob"] as const), "generate")
     .option("--gpu-layers <n>", "layers to offload to the GPU (default: all)", nonNegativeInteger("--gpu-layers"))
+    .option("--rpc <host:port,…>", "split the model across these rpc-servers (stagebeam rpc-server on each machine)", rpcEndpoints)
     .option("--threads <n>", "CPU threads", positiveInteger("--threads"))
     .option("--context-size <n>", "KV cache size in tokens", positiveInteger("--context-size"))
     .option("--chat-template <name|file>", "chat template, for a model whose file has none (or to override it): a name llama.cpp knows (chatml, llama3, …) or a Jinja file", chatTemplateArgument)
@@ -78,6 +81,7 @@ Examples:
         path: files.model,
         projector: files.projector,
         gpuLayers: o.gpuLayers,
+        rpc: o.rpc,
         signal,
         onProgress: (p) => term.bar("loading model", p),
       });

@@ -13,6 +13,7 @@ import { nodeListener } from "../server/node-adapter.js";
 import { chatTemplateArgument, missingChatTemplateMessage } from "./chat-template-option.js";
 import { resolveModelFiles } from "./resolve-model.js";
 import { terminal } from "./terminal.js";
+import { rpcEndpoints } from "./rpc-option.js";
 import { nonNegativeInteger, positiveInteger, UsageError } from "./usage-error.js";
 
 interface ServeOptions {
@@ -26,6 +27,7 @@ interface ServeOptions {
   contextSize?: number;
   threads?: number;
   gpuLayers?: number;
+  rpc?: string[];
   mediaPath?: string;
   chatTemplate?: string;
 }
@@ -44,6 +46,7 @@ export function registerServe(program: Command, signal: AbortSignal): void {
     .option("--context-size <n>", "KV cache size in tokens, shared by all requests", positiveInteger("--context-size"))
     .option("--threads <n>", "CPU threads", positiveInteger("--threads"))
     .option("--gpu-layers <n>", "layers to offload to the GPU (default: all)", nonNegativeInteger("--gpu-layers"))
+    .option("--rpc <host:port,…>", "split the model across these rpc-servers (stagebeam rpc-server on each machine)", rpcEndpoints)
     .option("--media-path <dir>", "allow file:// image URLs inside this folder")
     .option("--chat-template <name|file>", "chat template, for a model whose file has none (or to override it): a name llama.cpp knows or a Jinja file", chatTemplateArgument)
     .addHelpText(
@@ -73,7 +76,7 @@ Examples:
       try {
         const term = terminal();
         const files = await resolveModelFiles(o.model, o.projector, term, { wantProjector: true, say, signal: stop.signal });
-        model = await loadModel({ path: files.model, projector: files.projector, gpuLayers: o.gpuLayers, signal: stop.signal, onProgress: (p) => term.bar("loading model", p) });
+        model = await loadModel({ path: files.model, projector: files.projector, gpuLayers: o.gpuLayers, rpc: o.rpc, signal: stop.signal, onProgress: (p) => term.bar("loading model", p) });
         term.clear();
         if (!o.chatTemplate && !model.metadata.chatTemplate) throw createError("NO_CHAT_TEMPLATE", missingChatTemplateMessage());
         const context = await model.createContext({
