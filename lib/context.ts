@@ -117,7 +117,9 @@ export class Context implements EngineContext<Sequence> {
       flashAttention: fa === "auto" ? -1 : fa === "on" ? 1 : 0,
     };
     const weights = model.mllama;
-    checkContextFits(model.metadata, settings.contextSize, weights && options.kvType === "f32" ? 4 : 2);
+    // A model split across rpc-servers keeps its offloaded layers' K/V there, in memory this machine's
+    // backends do not report: no budget to hold it to, so llama.cpp's own allocation decides.
+    if (model.rpc.length === 0) checkContextFits(model.metadata, settings.contextSize, weights && options.kvType === "f32" ? 4 : 2);
     // An mllama context holds `images` images' cross K/V when the model has its projector.
     const projector = model.projector;
     const imageRows = projector instanceof MllamaProjector ? projector.rowsPerImage : 0;

@@ -94,7 +94,7 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
     release();
     throw error;
   }
-  const model = new Model(handle, path);
+  const model = new Model(handle, path, null, rpc);
   model.onFree(release);
   return withProjector(model, options);
 }
@@ -124,6 +124,8 @@ export class Model {
   readonly path: string;
   readonly metadata: ModelMetadata;
   readonly engine: EngineName;
+  /** The rpc-servers ("host:port") the model is split across; empty when it runs on this machine alone. */
+  readonly rpc: readonly string[];
   #native: NativeModel | null;
   #mllama: NativeMllamaModel | null;
   #projector: Projector | MllamaProjector | null = null;
@@ -137,7 +139,8 @@ export class Model {
    * @internal use loadModel(). `handle` is the llama.cpp model, or for mllama its vocabulary (tokenizer,
    * samplers, chat template), with `mllama` the weights the addon's own engine runs.
    */
-  constructor(handle: NativeModel, path: string, mllama: NativeMllamaModel | null = null) {
+  constructor(handle: NativeModel, path: string, mllama: NativeMllamaModel | null = null, rpc: readonly string[] = []) {
+    this.rpc = rpc;
     this.#native = handle;
     this.#mllama = mllama;
     this.path = path;

@@ -45,12 +45,14 @@ async function failure(promise: Promise<unknown>): Promise<StagebeamError> {
 describe("a model split across two rpc-servers", () => {
   test("greedy generation equals the local run token for token; the servers hold it until it is disposed", async () => {
     const local = await loadModel({ path: tinyLlama() });
+    expect(local.rpc).toEqual([]);
     const expected = await greedy(local, "Once upon a time", 24);
     await local.dispose();
     expect(expected).toHaveLength(24);
 
     const before = servers.map((s) => s.output().split("Accepted client connection").length);
     const split = await loadModel({ path: tinyLlama(), rpc: servers.map((s) => s.endpoint) });
+    expect(split.rpc).toEqual(servers.map((s) => s.endpoint));
     try {
       // Both servers took a connection from the load itself (beyond the probes'): the layers went there.
       expect(await greedy(split, "Once upon a time", 24)).toEqual(expected);
