@@ -116,6 +116,13 @@ export class Context implements EngineContext<Sequence> {
       threadsBatch: options.threadsBatch,
       flashAttention: fa === "auto" ? -1 : fa === "on" ? 1 : 0,
     };
+    // The native side checks ranges; a value that is not a number at all (a Symbol, a BigInt) would
+    // throw a TypeError in the memory estimate below before it got there.
+    for (const [name, value] of Object.entries(settings)) {
+      if (value !== undefined && typeof value !== "number") {
+        throw new InvalidArgumentError("INVALID_ARGUMENT", `${name} must be a number, got ${typeof value}`);
+      }
+    }
     const weights = model.mllama;
     // A model split across rpc-servers keeps its offloaded layers' K/V there, in memory this machine's
     // backends do not report: no budget to hold it to, so llama.cpp's own allocation decides.

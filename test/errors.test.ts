@@ -82,6 +82,9 @@ describe("context options", () => {
     [{ threads: 0 }],
     [{ contextSize: 1.5 }],
     [{ flashAttention: "maybe" as "auto" }],
+    // Not numbers at all: found before the memory estimate does arithmetic on them (a fuzz find).
+    [{ contextSize: Symbol("size") as unknown as number }],
+    [{ threads: "2" as unknown as number }],
   ])("%j is INVALID_ARGUMENT", async (options) => {
     await expect(model.createContext(options)).rejects.toBeInstanceOf(InvalidArgumentError);
   });
