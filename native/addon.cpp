@@ -38,6 +38,16 @@ namespace {
 
 std::once_flag backend_once;
 
+// A device's kind as the JS side names it ("cpu", "gpu", "igpu", "accel").
+const char * DeviceTypeName(ggml_backend_dev_t dev) {
+    switch (ggml_backend_dev_type(dev)) {
+        case GGML_BACKEND_DEVICE_TYPE_GPU: return "gpu";
+        case GGML_BACKEND_DEVICE_TYPE_IGPU: return "igpu";
+        case GGML_BACKEND_DEVICE_TYPE_ACCEL: return "accel";
+        default: return "cpu";
+    }
+}
+
 // loadBackends(dir): with GGML_BACKEND_DL the CPU variants (and GPU backends) are separate shared
 // libraries beside the addon; ggml would look beside the executable (node), so JS passes the addon's
 // folder. Runs once per process; later calls report what is registered.
@@ -54,14 +64,7 @@ Napi::Value LoadBackends(const Napi::CallbackInfo & info) {
         Napi::Object d = Napi::Object::New(env);
         d.Set("name", ggml_backend_dev_name(dev));
         d.Set("description", ggml_backend_dev_description(dev));
-        const char * type = "cpu";
-        switch (ggml_backend_dev_type(dev)) {
-            case GGML_BACKEND_DEVICE_TYPE_GPU: type = "gpu"; break;
-            case GGML_BACKEND_DEVICE_TYPE_IGPU: type = "igpu"; break;
-            case GGML_BACKEND_DEVICE_TYPE_ACCEL: type = "accel"; break;
-            default: break;
-        }
-        d.Set("type", type);
+        d.Set("type", DeviceTypeName(dev));
         devices.Set(static_cast<uint32_t>(i), d);
     }
     if (ggml_backend_dev_count() == 0) {
@@ -107,14 +110,7 @@ Napi::Value DeviceMemory(const Napi::CallbackInfo & info) {
         ggml_backend_dev_memory(dev, &free, &total);
         Napi::Object d = Napi::Object::New(env);
         d.Set("name", ggml_backend_dev_name(dev));
-        const char * type = "cpu";
-        switch (ggml_backend_dev_type(dev)) {
-            case GGML_BACKEND_DEVICE_TYPE_GPU: type = "gpu"; break;
-            case GGML_BACKEND_DEVICE_TYPE_IGPU: type = "igpu"; break;
-            case GGML_BACKEND_DEVICE_TYPE_ACCEL: type = "accel"; break;
-            default: break;
-        }
-        d.Set("type", type);
+        d.Set("type", DeviceTypeName(dev));
         d.Set("free", static_cast<double>(free));
         d.Set("total", static_cast<double>(total));
         out.Set(static_cast<uint32_t>(i), d);
