@@ -3,27 +3,10 @@
 // damage: PNG of every colour type and bit depth, a baseline JPEG of 1, 3 or 4 (CMYK) components, a GIF
 // of one or many frames, a 24-bit BMP.
 import { deflateSync } from "node:zlib";
+import { pngChunk } from "../../dist/png.js";
 
-const crcTable = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-export function crc32(bytes) {
-  let c = 0xffffffff;
-  for (const b of bytes) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-export function pngChunk(type, data) {
-  const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-  const out = Buffer.alloc(12 + data.length);
-  out.writeUInt32BE(data.length, 0);
-  body.copy(out, 4);
-  out.writeUInt32BE(crc32(body), 8 + data.length);
-  return out;
-}
+// Chunks (length, type, data, CRC) as the package's own PNG writer frames them.
+export { pngChunk };
 
 const PNG_CHANNELS = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 
