@@ -13,7 +13,8 @@ import { parseStrategySpecs, type StrategySpec } from "../eval/strategy-spec.js"
 import { markdownSummary } from "../eval/summary.js";
 import { loadModel, type Model } from "../model.js";
 import type { ForceStructure, JudgeMode } from "../reasoning/options.js";
-import { chatTemplateArgument, missingChatTemplateMessage } from "./chat-template-option.js";
+import { chatTemplateArgument } from "./chat-template-option.js";
+import { createCommandContext } from "./command-context.js";
 import { evalProgress } from "./eval-progress.js";
 import { resolveModelFiles } from "./resolve-model.js";
 import { terminal } from "./terminal.js";
@@ -112,15 +113,9 @@ Examples:
         if (wantProjector && !files.projector) throw createError("NO_PROJECTOR", `${o.data} has images: give the model's projector (mmproj GGUF) with --projector`);
         model = await loadModel({ path: files.model, projector: files.projector, gpuLayers: o.gpuLayers, signal, onProgress: (p) => term.bar("loading model", p) });
         term.clear();
-        if (!o.chatTemplate && !model.metadata.chatTemplate) throw createError("NO_CHAT_TEMPLATE", missingChatTemplateMessage());
-        // A prefix cache, as `run` and `serve` have (a search's judges fork the image prefix from it); the
-        // solver empties it before each row, so no row is cheaper for what an earlier one left there.
-        const context = await model.createContext({
-          contextSize: o.contextSize ?? Math.min(8192, model.metadata.contextLength || 8192),
-          sequences: 64,
-          threads: o.threads,
-          prefixCache: { sequences: 2 },
-        });
+        // The solver empties the prefix cache before each row, so no row is cheaper for what an earlier
+        // one left there.
+        const context = await createCommandContext(model, { ...o, prefixSequences: 2 });
         solver = localSolver({ model, context, template: o.chatTemplate, ...settings });
       }
       try {

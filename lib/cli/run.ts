@@ -5,7 +5,8 @@ import { loadModel } from "../model.js";
 import type { ForceStructure, StrategyName } from "../reasoning/options.js";
 import { createError } from "../errors.js";
 import { STAGES } from "../reasoning/stages.js";
-import { chatTemplateArgument, missingChatTemplateMessage } from "./chat-template-option.js";
+import { chatTemplateArgument } from "./chat-template-option.js";
+import { createCommandContext } from "./command-context.js";
 import { liveView } from "./live-view.js";
 import { bringsProjector, resolveModelFiles } from "./resolve-model.js";
 import { terminal } from "./terminal.js";
@@ -87,13 +88,7 @@ Examples:
       });
       term.clear();
       try {
-        if (!o.chatTemplate && !model.metadata.chatTemplate) throw createError("NO_CHAT_TEMPLATE", missingChatTemplateMessage());
-        const context = await model.createContext({
-          contextSize: o.contextSize ?? Math.min(8192, model.metadata.contextLength || 8192),
-          sequences: 64,
-          threads: o.threads,
-          prefixCache: { sequences: 2 },
-        });
+        const context = await createCommandContext(model, { ...o, prefixSequences: 2 });
         const result = await model.reason({
           context,
           question,

@@ -5,12 +5,12 @@ import { statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Command } from "commander";
-import { createError } from "../errors.js";
 import { loadModel, type Model } from "../model.js";
 import { createServerHandler, type ServerHandler } from "../server/handler.js";
 import { loadingResponse } from "../server/loading-response.js";
 import { nodeListener } from "../server/node-adapter.js";
-import { chatTemplateArgument, missingChatTemplateMessage } from "./chat-template-option.js";
+import { chatTemplateArgument } from "./chat-template-option.js";
+import { createCommandContext } from "./command-context.js";
 import { resolveModelFiles } from "./resolve-model.js";
 import { terminal } from "./terminal.js";
 import { rpcEndpoints } from "./rpc-option.js";
@@ -78,13 +78,7 @@ Examples:
         const files = await resolveModelFiles(o.model, o.projector, term, { wantProjector: true, say, signal: stop.signal });
         model = await loadModel({ path: files.model, projector: files.projector, gpuLayers: o.gpuLayers, rpc: o.rpc, signal: stop.signal, onProgress: (p) => term.bar("loading model", p) });
         term.clear();
-        if (!o.chatTemplate && !model.metadata.chatTemplate) throw createError("NO_CHAT_TEMPLATE", missingChatTemplateMessage());
-        const context = await model.createContext({
-          contextSize: o.contextSize ?? Math.min(8192, model.metadata.contextLength || 8192),
-          sequences: 64,
-          threads: o.threads,
-          prefixCache: { sequences: 4 },
-        });
+        const context = await createCommandContext(model, { ...o, prefixSequences: 4 });
         handler = createServerHandler({
           model,
           context,
