@@ -120,16 +120,26 @@ describe("stagebeam serve", () => {
     expect(message.reasoning_content).toMatch(/^<SUMMARY> .*<\/SUMMARY>\n\n<CAPTION> .*<\/CAPTION>\n\n<REASONING> .*<\/REASONING>$/s);
     expect(message.content!.length).toBeGreaterThan(0);
 
-    const stream = await client.chat.completions.create({ ...body, stream: true });
+    const stream = await client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } });
     let reasoning = "";
     let content = "";
+    const kinds: string[] = [];
+    let usage: OpenAI.CompletionUsage | undefined;
     for await (const chunk of stream) {
       const delta = chunk.choices[0]?.delta as { content?: string; reasoning_content?: string } | undefined;
+      if (delta?.reasoning_content) kinds.push("reasoning");
+      if (delta?.content) kinds.push("content");
       reasoning += delta?.reasoning_content ?? "";
       content += delta?.content ?? "";
+      usage = chunk.usage ?? usage;
     }
     expect(reasoning).toBe(message.reasoning_content);
     expect(content).toBe(message.content);
+    // reasoning_effort low: a lone candidate per stage, streamed token by token as it is written — more
+    // reasoning chunks than stages, all before the answer's
+    expect(kinds.filter((k) => k === "reasoning").length).toBeGreaterThan(3);
+    expect(kinds.indexOf("content")).toBe(kinds.lastIndexOf("reasoning") + 1);
+    expect(usage!.completion_tokens).toBe(whole.usage!.completion_tokens);
   });
 
   test("an error in OpenAI's shape reaches the client as its error class", async () => {

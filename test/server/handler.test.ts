@@ -211,11 +211,39 @@ describe("staged reasoning", () => {
     expect(message.content).not.toContain("<");
     expect(body.usage.completion_tokens).toBeGreaterThanOrEqual(4);
 
-    const { chunks, done } = await readSse(await post({ messages, seed: 1, stream: true, ...staged }));
+    const { chunks, done } = await readSse(await post({ messages, seed: 1, stream: true, stream_options: { include_usage: true }, ...staged }));
     expect(done).toBe(true);
+    // reasoning_effort low: one candidate per stage, streamed token by token (more than a chunk a stage)
     const reasoningChunks = chunks.filter((c) => c.choices[0]?.delta.reasoning_content !== undefined);
-    expect(reasoningChunks.length).toBe(3); // a stage at a time
+    expect(reasoningChunks.length).toBeGreaterThan(3);
     expect(joined(chunks)).toEqual({ content: message.content, reasoning: message.reasoning_content });
+    // the same tokens sampled (prompt_tokens counts what the search evaluated, less once the prompt is cached)
+    const usage = chunks.at(-1).usage;
+    expect(usage.completion_tokens).toBe(body.usage.completion_tokens);
+    expect(usage.total_tokens).toBe(usage.prompt_tokens + usage.completion_tokens);
+  });
+
+  test("a searched stage (width 2) streams once decided: one reasoning chunk per stage, the same text", async () => {
+    const body = { messages: hi, seed: 3, reasoning_effort: "medium", stagebeam: { forceStructure: "prefill", maxStageTokens: 4, judge: "logprob" } };
+    const message = (await json(await post(body))).choices[0].message;
+    const { chunks } = await readSse(await post({ ...body, stream: true }));
+    expect(chunks.filter((c) => c.choices[0]?.delta.reasoning_content !== undefined)).toHaveLength(3);
+    expect(chunks.filter((c) => c.choices[0]?.delta.content)).toHaveLength(1);
+    expect(joined(chunks)).toEqual({ content: message.content, reasoning: message.reasoning_content });
+  });
+
+  test("a stop string cuts the answer (not the reasoning), streamed per token or not", async () => {
+    const body = { messages: hi, seed: 4, ...staged, stagebeam: { forceStructure: "prefill", maxStageTokens: 12 } };
+    const full = (await json(await post(body))).choices[0].message.content as string;
+    expect(full.length).toBeGreaterThan(2);
+    const stop = full.slice(1, 3); // two characters from inside the answer
+    const cut = (await json(await post({ ...body, stop }))).choices[0];
+    expect(cut.message.content).toBe(full.slice(0, full.indexOf(stop)));
+    expect(cut.finish_reason).toBe("stop");
+    const { chunks } = await readSse(await post({ ...body, stop, stream: true }));
+    expect(joined(chunks).content).toBe(cut.message.content);
+    expect(joined(chunks).reasoning).toBe(cut.message.reasoning_content);
+    expect(chunks.at(-1).choices[0].finish_reason).toBe("stop");
   });
 
   test("concurrent searches and plain completions on the shared context all complete", async () => {
