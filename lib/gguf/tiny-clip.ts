@@ -8,6 +8,7 @@
 //   each other (non-causal), so a whole image must fit in one ubatch.
 import { seededRandom } from "../seeded-random.js";
 import type { GgufValue } from "./types.js";
+import { withGivenWeights } from "./tiny-llama.js";
 import { gguf, writeGguf, type GgufTensor } from "./writer.js";
 
 export interface TinyClipOptions {
@@ -21,6 +22,9 @@ export interface TinyClipOptions {
   feedForwardSize?: number;
   imageSize?: number;
   patchSize?: number;
+  /** Trained values by GGUF tensor name, instead of seeded random ones (see writeTinyLlama). */
+  weights?: ReadonlyMap<string, Float32Array>;
+  name?: string;
 }
 
 export function writeTinyClip(path: string, options: TinyClipOptions): void {
@@ -37,7 +41,7 @@ export function writeTinyClip(path: string, options: TinyClipOptions): void {
 
   const kv = new Map<string, GgufValue>([
     ["general.architecture", gguf.str("clip")],
-    ["general.name", gguf.str("stagebeam tiny clip (random weights)")],
+    ["general.name", gguf.str(options.name ?? "stagebeam tiny clip (random weights)")],
     ["general.file_type", gguf.u32(0)],
     ["clip.has_vision_encoder", gguf.bool(true)],
     ["clip.projector_type", gguf.str(type)],
@@ -118,5 +122,5 @@ export function writeTinyClip(path: string, options: TinyClipOptions): void {
     // the merger: 2x2 neighbouring patches concatenated, then an MLP into the text embedding space
     tensors.push(...norm("v.post_ln"), ...linear("mm.0", nEmbd * 4, nEmbd * 4), ...linear("mm.2", nEmbd * 4, nText));
   }
-  writeGguf(path, kv, tensors);
+  writeGguf(path, kv, options.weights ? withGivenWeights(tensors, options.weights) : tensors);
 }

@@ -24,6 +24,11 @@ export interface TinyLlamaOptions {
   /** Jinja chat template stored as tokenizer.chat_template (default: a Llama-2 style [INST] template). */
   chatTemplate?: string | null;
   name?: string;
+  /**
+   * Trained values by GGUF tensor name (lib/gguf/trained-llava.ts), instead of seeded random ones: every
+   * tensor of the file must be there, with its element count.
+   */
+  weights?: ReadonlyMap<string, Float32Array>;
 }
 
 export const LLAMA2_CHAT_TEMPLATE =
@@ -116,5 +121,16 @@ export function writeTinyLlama(path: string, options: TinyLlamaOptions): void {
       { name: `${blk}.ffn_down.weight`, dims: [nFf, nEmbd], data: proj(nFf, nEmbd) },
     );
   }
-  writeGguf(path, kv, tensors);
+  writeGguf(path, kv, options.weights ? withGivenWeights(tensors, options.weights) : tensors);
+}
+
+/** The tensors with their values taken from `weights` (all of them; a missing or mis-sized one throws). */
+export function withGivenWeights(tensors: GgufTensor[], weights: ReadonlyMap<string, Float32Array>): GgufTensor[] {
+  return tensors.map((t) => {
+    const given = weights.get(t.name);
+    const n = t.dims.reduce((a, b) => a * b, 1);
+    if (!given) throw new Error(`no trained value for tensor ${t.name}`);
+    if (given.length !== n) throw new Error(`tensor ${t.name}: ${given.length} values for dims [${t.dims.join(", ")}]`);
+    return { ...t, data: given };
+  });
 }
