@@ -1,7 +1,7 @@
 // The peers' side: llama.cpp's own llama-bench and llama-batched-bench, built from the same llama.cpp
 // with the same CMake options as the addon (npm run build:peers).
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export function peerPath(root, name) {
@@ -66,4 +66,22 @@ export function batchedBench(bin, model, { prefix, gen, branches, threads }) {
   if (!row) throw new Error("llama-batched-bench printed no result row");
   const cells = row.split("|").map((c) => c.trim()).filter(Boolean);
   return Number(cells[8]); // | PP | TG | B | N_KV | T_PP s | S_PP t/s | T_TG s | S_TG t/s | T s | S t/s |
+}
+
+/**
+ * llama.cpp's llama-server, built from the same sources and options as the addon. It is not part of the
+ * peers' default build (CI does not need it): the first server benchmark builds it, under the shared
+ * build lock, into build-llama/bin (a few CPU minutes, once). Null without a peers build to add it to.
+ */
+export function llamaServer(root, say) {
+  const have = peerPath(root, "llama-server");
+  if (have) return have;
+  const cache = join(root, "build-llama", "CMakeCache.txt");
+  if (!existsSync(cache) || !/^STAGEBEAM_BUILD_PEERS:BOOL=ON$/m.test(readFileSync(cache, "utf8"))) return null;
+  say("building llama-server (once; a few minutes) …");
+  const build = ["cmake", "--build", join(root, "build-llama"), "--target", "llama-server"];
+  // under the lock every build of this checkout takes, where there is flock
+  const locked = spawnSync("flock", ["--version"]).status === 0 ? ["flock", "/tmp/stagebeam-build.lock", ...build] : build;
+  execFileSync(locked[0], locked.slice(1), { stdio: ["ignore", "ignore", "inherit"] });
+  return peerPath(root, "llama-server");
 }

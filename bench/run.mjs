@@ -10,15 +10,15 @@
 // bench/results/latest-search-width.svg. --full adds the searches at width 2, the unforked ones at
 // width 8 and the Q8_0 rows against node-llama-cpp (~25 more minutes here), written to full.*.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { cpus, availableParallelism } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadModel, quantizeModel } from "../dist/index.js";
+import { loadModel } from "../dist/index.js";
 import { writeTinyClip } from "../dist/gguf/tiny-clip.js";
-import { writeTinyLlama } from "../dist/gguf/tiny-llama.js";
 import { writeBmp } from "./image.mjs";
 import { branchingTime, decodeSpeed, imageTime, promptSpeed } from "./measure.mjs";
+import { benchModels } from "./models.mjs";
 import { batchedBench, llamaBench, mtmdCliImage, nodeLlamaCpp, peerPath } from "./peers.mjs";
 import { runSearches, searchChart, searchPlan, searchRows, searchTable } from "./search.mjs";
 
@@ -43,50 +43,11 @@ const reps = smoke ? 1 : Number(process.env.BENCH_REPS ?? 1);
 const threads = Number(process.env.BENCH_THREADS ?? (smoke ? 1 : availableParallelism()));
 const sizes = smoke ? { prompt: 64, gen: 16, prefix: 128, branchGen: 16, branches: 4 } : { prompt: 512, gen: 128, prefix: 1024, branchGen: 64, branches: 4 };
 
-/**
- * The models compared. Smoke: the tiny test llama at Q8_0. Full: Llama-3.2-1B-shaped (2048 wide, 16
- * layers, 32 heads / 8 KV heads, FFN 8192, the 128256-token Llama 3 vocabulary, tied embeddings) with
- * random weights — speed does not depend on trained values — at Q4_0 and Q8_0. Cached in bench/.models.
- */
+/** The models compared (bench/models.mjs); notes whether this run wrote them. */
 async function models() {
-  const dir = join(root, "bench", ".models");
-  mkdirSync(dir, { recursive: true });
-  const make = async (name, shape, types) => {
-    const f32 = join(dir, `${name}-f32.gguf`);
-    const out = types.map((type) => ({ type, path: join(dir, `${name}-${type}.gguf`) }));
-    if (out.every((o) => existsSync(o.path))) return out;
-    if (!existsSync(f32)) {
-      say(`writing ${f32} …`);
-      wroteModels = true;
-      writeTinyLlama(`${f32}.partial`, { seed: 42, ...shape });
-      renameSync(`${f32}.partial`, f32);
-    }
-    for (const o of out) {
-      if (existsSync(o.path)) continue;
-      say(`quantizing to ${o.type} …`);
-      await quantizeModel({ input: f32, output: o.path, type: o.type });
-    }
-    if (!smoke) rmSync(f32); // several GB; the quantized models are what is kept
-    return out;
-  };
-  if (smoke) return make("tiny-llama", { vocabPath: join(root, "llama.cpp", "models", "ggml-vocab-llama-spm.gguf") }, ["q8_0"]);
-  // "-r2": the revision of the writer's weights (r2: tied embeddings scaled so sampling is not stuck on
-  // one token); a changed revision makes the cached models stale.
-  return make(
-    "llama-3.2-1b-shaped-r2",
-    {
-      vocabPath: join(root, "llama.cpp", "models", "ggml-vocab-llama-bpe.gguf"),
-      embeddingSize: 2048,
-      layers: 16,
-      heads: 32,
-      kvHeads: 8,
-      feedForwardSize: 8192,
-      contextLength: 131072,
-      tieEmbeddings: true,
-      name: "Llama-3.2-1B-shaped (random weights)",
-    },
-    ["q4_0", "q8_0"],
-  );
+  const made = await benchModels(root, { smoke, say });
+  wroteModels ||= made.wrote;
+  return made.models;
 }
 
 /**

@@ -69,3 +69,33 @@ test("npm run bench:mllama -- --smoke runs stagebeam and the transformers refere
   expect(vsReference.ratio).toBeGreaterThan(0);
   expect(readFileSync(join(repoRoot, "bench", "results", "smoke-mllama.md"), "utf8")).toContain("reference loop");
 }, 300_000);
+
+test("npm run bench:server -- --smoke runs stagebeam serve and llama-server on the same requests and writes the results", () => {
+  // builds llama-server first where it is not built yet (a few minutes, once)
+  execFileSync(process.execPath, [join(repoRoot, "bench", "server.mjs"), "--smoke"], { cwd: repoRoot, stdio: "pipe", timeout: 840_000 });
+  const result = JSON.parse(readFileSync(join(repoRoot, "bench", "results", "smoke-server.json"), "utf8"));
+  expect(result.smoke).toBe(true);
+  expect(result.machine.llamaCpp).toContain("80fb11ac73e6");
+  expect(result.plain.map((r: { clients: number }) => r.clients)).toEqual([1, 4, 8]);
+  for (const row of result.plain) {
+    expect(row.requests).toBe(row.clients * result.sizes.requests);
+    for (const side of [row.ours, row.peer]) {
+      expect(side.requestsPerMinute).toBeGreaterThan(0);
+      expect(side.tokensPerSecond).toBeGreaterThan(0);
+      expect(side.p50).toBeLessThanOrEqual(side.p95);
+    }
+    expect(row.ours.unparsed).toBe(0);
+    expect(row.ratio).toBeCloseTo(row.ours.requestsPerMinute / row.peer.requestsPerMinute, 6);
+  }
+  // the same prompts, rendered by the same template into the same tokens; one client at a time, greedy on
+  // the same weights gives the same text (batches of several may round differently)
+  expect(result.peerPromptTokens).toBe(result.promptTokens);
+  expect(result.plain[0].sameText).toBe(result.plain[0].compared);
+  expect(result.plain[0].compared).toBeGreaterThan(0);
+  expect(result.staged.sameConclusion).toBe(true);
+  expect(result.staged.serverMedian).toBeGreaterThan(0);
+  expect(result.staged.apiMedian).toBeGreaterThan(0);
+  const md = readFileSync(join(repoRoot, "bench", "results", "smoke-server.md"), "utf8");
+  expect(md).toContain("| clients | requests | stagebeam req/min | llama-server req/min |");
+  expect(md).toContain("stage-beam width 2");
+}, 900_000);
