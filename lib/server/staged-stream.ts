@@ -71,6 +71,12 @@ export function settledContent(text: string, stage: Stage): string {
   let end = body.length;
   const lt = body.lastIndexOf("<");
   if (lt >= 0 && TAGS.some((tag) => tag.startsWith(body.slice(lt)))) end = lt;
+  // Another stage's tag: this candidate is malformed (it will be sampled again); nothing from there on.
+  for (const tag of TAGS) {
+    if (tag === openTag(stage)) continue; // written twice is still well formed
+    const at = body.indexOf(tag);
+    if (at >= 0) end = Math.min(end, at);
+  }
   return body.slice(0, end).trim();
 }
 

@@ -114,6 +114,7 @@ describe("a lone candidate streams token by token", () => {
     expect(settledContent("<SUMMARY> I see </SUMM", "SUMMARY")).toBe("I see");
     expect(settledContent("<SUMMARY> I see <CAP", "SUMMARY")).toBe("I see");
     expect(settledContent("<SUMMARY> a <b>c</b", "SUMMARY")).toBe("a <b>c</b"); // not a stage tag
+    expect(settledContent("<SUMMARY> I see <CAPTION> a cat", "SUMMARY")).toBe("I see"); // malformed from there
     expect(settledContent("<SUMMARY> I see </SUMMARY> more", "SUMMARY")).toBe("I see");
     expect(settledContent("no tags at all", "SUMMARY")).toBe(""); // may yet turn out to be another stage
   });
