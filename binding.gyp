@@ -7,6 +7,7 @@
       "target_name": "stagebeam",
       "sources": [
         "native/addon.cpp",
+        "native/allocator_tuning.cpp",
         "native/cancellation.cpp",
         "native/chunks.cpp",
         "native/context.cpp",

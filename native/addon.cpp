@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "addon_data.h"
+#include "allocator_tuning.h"
 #include "arguments.h"
 #include "cancellation.h"
 #include "chunks.h"
@@ -136,6 +137,7 @@ Napi::Value MaxSequences(const Napi::CallbackInfo & info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
     InstallLogCapture();
+    PinMmapThreshold();
     auto * data = new AddonData();
     env.SetInstanceData<AddonData>(data);
 

@@ -13,7 +13,7 @@ namespace stagebeam {
 DecodeWorker::DecodeWorker(Napi::Env env, std::shared_ptr<ContextHandle> context, DecodeRequest request, CancelFlag cancel)
     : ContextWorker(env, "stagebeam.decode", std::move(context), std::move(cancel)),
       request_(std::move(request)),
-      reader_(request_, llama_vocab_n_tokens(context_->model->vocab)) {}
+      reader_(request_, llama_vocab_n_tokens(context_->model->vocab), context_->output_scratch) {}
 
 void DecodeWorker::Execute() {
     Guarded([this] { Run(); });

@@ -15,6 +15,7 @@
 #include "mtmd.h"
 
 #include "handle_counts.h"
+#include "output_scratch.h"
 
 namespace stagebeam {
 
@@ -45,6 +46,9 @@ struct ContextHandle {
     // Set while a decode runs on a worker thread: memory operations and a second decode are refused then,
     // because a llama_context is not thread-safe.
     std::atomic<bool> busy{false};
+    // Reading buffers for decode outputs, reused across calls (output_scratch.h); only the decode that
+    // holds `busy` touches them.
+    OutputScratchSet output_scratch;
 
     ContextHandle(std::shared_ptr<ModelHandle> m, llama_context * c, int32_t n_batch)
         : model(std::move(m)), ctx(c), batch(llama_batch_init(n_batch, 0, 1)), batch_capacity(n_batch) {}

@@ -12,7 +12,7 @@ namespace stagebeam {
 MllamaDecodeWorker::MllamaDecodeWorker(Napi::Env env, std::shared_ptr<MllamaContextHandle> context, DecodeRequest request, CancelFlag cancel)
     : BusyWorker(env, "stagebeam.mllamaDecode", std::move(context), std::move(cancel)),
       request_(std::move(request)),
-      reader_(request_, context_->n_vocab) {}
+      reader_(request_, context_->n_vocab, context_->output_scratch) {}
 
 void MllamaDecodeWorker::Execute() {
     Guarded([this] {

@@ -25,6 +25,7 @@ struct MllamaContextHandle {
     int32_t n_vocab = 0;      // tokenizer tokens: the width of the logit rows handed to samplers
     int32_t image_token = -1;
     std::atomic<bool> busy{false};
+    OutputScratchSet output_scratch;  // as ContextHandle's: reused by every decode on this context
 };
 
 }  // namespace stagebeam

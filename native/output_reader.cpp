@@ -15,7 +15,8 @@
 
 namespace stagebeam {
 
-OutputReader::OutputReader(const DecodeRequest & request, int32_t n_vocab) : request_(request), n_vocab_(n_vocab) {
+OutputReader::OutputReader(const DecodeRequest & request, int32_t n_vocab, OutputScratchSet & scratch)
+    : request_(request), n_vocab_(n_vocab), scratch_(scratch) {
     const size_t n_outputs = request.OutputCount();
     const size_t k = static_cast<size_t>(request.top_k);
     tokens_.assign(n_outputs, -1);
@@ -75,7 +76,7 @@ void OutputReader::Read(const std::vector<Row> & outputs, size_t n_threads) {
     }
 }
 
-void OutputReader::ReadRow(const float * logits, size_t output_index, Scratch & scratch) {
+void OutputReader::ReadRow(const float * logits, size_t output_index, OutputScratch & scratch) {
     const int32_t n_vocab = n_vocab_;
     KeepRow(logits, output_index);
     const auto & sampler = request_.samplers[output_index];

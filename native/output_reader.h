@@ -17,13 +17,15 @@
 
 #include "decode_request.h"
 #include "llama.h"
+#include "output_scratch.h"
 
 namespace stagebeam {
 
 class OutputReader {
   public:
-    // n_vocab: the width of every logit row handed to Read.
-    OutputReader(const DecodeRequest & request, int32_t n_vocab);
+    // n_vocab: the width of every logit row handed to Read; scratch: the context's reading buffers,
+    // which this reader uses (and grows) for the length of one decode call.
+    OutputReader(const DecodeRequest & request, int32_t n_vocab, OutputScratchSet & scratch);
 
     struct Row {
         const float * logits;
@@ -40,16 +42,12 @@ class OutputReader {
     Napi::Object ToJs(Napi::Env env) const;
 
   private:
-    struct Scratch {
-        std::vector<llama_token_data> candidates;
-        std::vector<int32_t> order;
-    };
-    void ReadRow(const float * logits, size_t index, Scratch & scratch);
+    void ReadRow(const float * logits, size_t index, OutputScratch & scratch);
     void KeepRow(const float * logits, size_t index);
 
     const DecodeRequest & request_;
     const int32_t n_vocab_;
-    std::vector<Scratch> scratch_;
+    OutputScratchSet & scratch_;
 
     std::vector<int32_t> tokens_;
     std::vector<float> logprobs_;
