@@ -111,7 +111,7 @@ export class Sequence implements EngineSequence {
         } else {
           item += 1;
           if (item <= skip) continue;
-          await this.context.evaluateImage(this, prepared.chunks!, segment.chunkIndex, segment.cells, options.signal);
+          await this.context.evaluateImage(this, segment.chunks, segment.chunkIndex, segment.cells, options.signal);
         }
       }
     } catch (error) {

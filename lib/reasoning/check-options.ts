@@ -31,6 +31,7 @@ export function checkOptions(o: ResolvedOptions): void {
   oneOf("judge", o.judge, ["generate", "logprob"]);
   oneOf("tournament", o.tournament, ["bracket", "knockout"]);
   oneOf("scorer", o.scorer, ["mean-logprob", "judge"]);
+  oneOf("questionSpecialTokens", o.questionSpecialTokens, ["text", "parse"]);
   integer("seed", o.seed, 0);
   integer("maxStageTokens", o.maxStageTokens, 1);
   integer("maxJudgeTokens", o.maxJudgeTokens, 1);

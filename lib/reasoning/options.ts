@@ -55,6 +55,13 @@ export interface ReasonOptions {
    * whose file has no template (base models, older conversions).
    */
   template?: string;
+  /**
+   * How special-token text in the question (`<|eot_id|>`, `</s>`, `<|image|>`, the media marker) is read:
+   * as the characters written ("text", default: a user's question cannot end the turn or add an image),
+   * or as the tokens it names ("parse", as in a prompt written by hand). The judges' prompts, which quote
+   * the question, follow the same choice.
+   */
+  questionSpecialTokens?: "text" | "parse";
   signal?: AbortSignal;
   onEvent?: (event: ReasonEvent) => void;
 }
@@ -82,6 +89,7 @@ export function resolveOptions(options: ReasonOptions): ResolvedOptions {
     judge: "generate",
     tournament: "bracket",
     scorer: "mean-logprob",
+    questionSpecialTokens: "text",
     ...stripUndefined(options),
     retrace: { captions: 4, keepCaptions: 2, reasoningsPerCaption: 2, threshold: 0.7, maxRetraces: 3, finalists: 3, ...stripUndefined(options.retrace ?? {}) },
   } as ResolvedOptions;

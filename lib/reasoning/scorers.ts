@@ -14,12 +14,8 @@ const GOOD_PREFIX = "Is this response good? Answer:";
 
 /** The judge as a score: the probability it gives to "yes" over "no" for one candidate (logprob read). */
 async function judgeScore(run: SearchRun, kind: CandidateKind, candidate: Candidate): Promise<number> {
-  const { question, image } = run.options;
-  const text = `Question: ${question}\nResponse (${kind.toLowerCase()}): ${candidate.record.content}\n${GOOD_PREFIX}`;
-  const prompt = run.engine.applyChatTemplate([{ role: "user", content: image === undefined ? text : [{ type: "image" }, { type: "text", text }] }], {
-    template: run.options.template,
-  });
-  const sequence = await run.sequenceFrom(image === undefined ? prompt : { prompt, images: [image] }, false);
+  const text = `Question: ${run.options.question}\nResponse (${kind.toLowerCase()}): ${candidate.record.content}\n${GOOD_PREFIX}`;
+  const sequence = await run.sequenceFrom(run.userTurn(text, true), false);
   try {
     const yes = run.engine.tokenize(" yes", { addSpecial: false });
     const no = run.engine.tokenize(" no", { addSpecial: false });

@@ -6,7 +6,9 @@
 // prompt and tokens, and every candidate and judge evaluates those afresh (image included), as the
 // reference code does. That switch lives here alone, so strategies do not know about it.
 import type { EngineContext, EngineSequence } from "../engine/types.js";
-import type { PromptInput } from "../engine/prompt-input.js";
+import type { ChatMessage } from "../engine/chat-message.js";
+import type { ImageInput, MarkedPrompt, PromptInput } from "../engine/prompt-input.js";
+import { plainChatPrompt } from "../chat-prompt.js";
 import { withRoom } from "./room.js";
 import type { ResolvedOptions } from "./options.js";
 import { deriveSeed } from "./seeds.js";
@@ -78,11 +80,27 @@ export class SearchRun {
   questionInput(): PromptInput {
     const { image, question } = this.options;
     this.emit({ type: "prompt", images: image === undefined ? 0 : 1 });
-    const prompt = this.engine.applyChatTemplate(
-      [{ role: "user", content: image === undefined ? question : [{ type: "image" }, { type: "text", text: question }] }],
-      { template: this.options.template },
-    );
-    return image === undefined ? prompt : { prompt, images: [image] };
+    return this.userTurn(question, true);
+  }
+
+  /**
+   * A user turn of `text` (after the search's image when `withImage` and it has one), rendered with the
+   * chat template. With questionSpecialTokens "text" (default) the text is marked plain: special-token
+   * text or a media marker that the question brings in stays text (lib/chat-prompt.ts).
+   */
+  userTurn(text: string, withImage: boolean): PromptInput {
+    const image = withImage ? this.options.image : undefined;
+    const messages: ChatMessage[] = [{ role: "user", content: image === undefined ? text : [{ type: "image" }, { type: "text", text }] }];
+    const { template } = this.options;
+    if (this.options.questionSpecialTokens === "parse") {
+      const prompt = this.engine.applyChatTemplate(messages, { template });
+      return image === undefined ? prompt : { prompt, images: [image] };
+    }
+    return plainChatPrompt(this.engine, messages, {
+      template,
+      images: image === undefined ? [] : [image],
+      fix: 'pass questionSpecialTokens: "parse" to read it as special tokens',
+    });
   }
 
   /**
@@ -127,23 +145,29 @@ export class SearchRun {
    * template that does not keep the message verbatim, the whole prompt is evaluated as sequenceFrom does.
    */
   async judgeSequence(message: JudgePrompt, withImage: boolean): Promise<EngineSequence> {
-    const image = withImage ? this.options.image : undefined;
     const { text } = message;
-    const input = (prompt: string): PromptInput => (image === undefined ? prompt : { prompt, images: [image] });
-    const rendered = this.engine.applyChatTemplate([{ role: "user", content: image === undefined ? text : [{ type: "image" }, { type: "text", text }] }], {
-      template: this.options.template,
-    });
-    const at = rendered.indexOf(text);
-    if (!this.options.fork || at < 0) return this.sequenceFrom(input(rendered), false);
-    const lead = rendered.slice(0, at + message.shared.length);
+    const turn = this.userTurn(text, withImage);
+    const marked = typeof turn === "string" ? { prompt: turn, images: [] } : (turn as MarkedPrompt);
+    const rendered = marked.prompt;
+    // The message's place: its plain-text span when marked, else where the text is found.
+    const span = marked.plainText?.[0];
+    const at = span ? (rendered.slice(span.start, span.end) === text ? span.start : -1) : rendered.indexOf(text);
+    if (!this.options.fork || at < 0) return this.sequenceFrom(turn, false);
+    const leadEnd = at + message.shared.length;
+    const piece = (from: number, to: number, images: ImageInput[]): PromptInput => {
+      const prompt = rendered.slice(from, to);
+      if (span) return { prompt, images, plainText: [{ start: Math.max(0, span.start - from), end: Math.min(to, span.end) - from }] };
+      return images.length === 0 ? prompt : { prompt, images };
+    };
+    const lead = rendered.slice(0, leadEnd);
     let base = this.#judgeLeads.get(lead);
     if (!base) {
-      base = this.sequenceFrom(input(lead), false);
+      base = this.sequenceFrom(piece(0, leadEnd, marked.images), false);
       this.#judgeLeads.set(lead, base);
       base.catch(() => this.#judgeLeads.delete(lead));
     }
     const sequence = this.track(await (await base).fork());
-    await sequence.evaluate(rendered.slice(lead.length), { signal: this.options.signal });
+    await sequence.evaluate(piece(leadEnd, rendered.length, []), { signal: this.options.signal });
     return sequence;
   }
 

@@ -10,6 +10,7 @@
 // and penalties start over, a greedy one continues exactly). Only a request that does not fit alone in
 // the context ends early: before its first token with context_length_exceeded, after with "length".
 import { randomInt } from "node:crypto";
+import { plainChatPrompt } from "../chat-prompt.js";
 import type { ContentPart } from "../chat-template.js";
 import type { Context } from "../context.js";
 import { AbortError, StagebeamError } from "../errors.js";
@@ -38,14 +39,16 @@ const isContextFull = (error: unknown) => error instanceof StagebeamError && err
 export function plainCompletion(input: PlainCompletionInput): Completion {
   const { model, context, request, images, signal } = input;
   return async (emit) => {
-    const rendered = model.applyChatTemplate(
+    // Every message's text is the client's, so it stays plain text: a `<|eot_id|>` or media marker in it
+    // cannot end a turn or claim an image (lib/chat-prompt.ts). The images come as image parts.
+    const prompt: PromptInput = plainChatPrompt(
+      model,
       request.messages.map((m) => ({
         role: m.role,
         content: m.content.map((p): ContentPart => (p.type === "text" ? p : { type: "image" })),
       })),
-      { template: input.template },
+      { template: input.template, images, fix: "send that text without it" },
     );
-    const prompt: PromptInput = images.length > 0 ? { prompt: rendered, images } : rendered;
     const sampling: SamplingOptions = {
       temperature: request.temperature ?? 1,
       topP: request.topP,

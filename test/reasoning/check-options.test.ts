@@ -13,6 +13,7 @@ describe("checkOptions", () => {
     for (const judge of ["generate", "logprob"] as const) expect(check({ judge })).not.toThrow();
     expect(check({ tournament: "knockout", scorer: "judge", fork: false, seed: 2 ** 32, temperature: 0, topP: 1, template: "chatml" })).not.toThrow();
     expect(check({ retrace: { maxRetraces: 0, threshold: 0 } })).not.toThrow();
+    for (const questionSpecialTokens of ["text", "parse"] as const) expect(check({ questionSpecialTokens })).not.toThrow();
   });
 
   test.each([
@@ -20,6 +21,8 @@ describe("checkOptions", () => {
     ["judge", { judge: "toString" }],
     ["tournament", { tournament: "" }],
     ["scorer", { scorer: 3 }],
+    ["questionSpecialTokens", { questionSpecialTokens: "plain" }],
+    ["questionSpecialTokens", { questionSpecialTokens: true }],
     ["seed", { seed: -1 }],
     ["seed", { seed: Number.NaN }],
     ["maxStageTokens", { maxStageTokens: 0 }],

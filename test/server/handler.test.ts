@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadModel, type Context, type Model } from "../../lib/index.js";
+import { plainChatPrompt } from "../../lib/chat-prompt.js";
 import { createServerHandler, type ServerHandler } from "../../lib/server/handler.js";
 import { loadingResponse } from "../../lib/server/loading-response.js";
 import { encodePng, rgbPattern } from "../fixtures/images.js";
@@ -159,6 +160,27 @@ describe("plain chat completions", () => {
     expect(body.choices[0].message.reasoning_content).toBeUndefined();
     const prompt = model.tokenize(model.applyChatTemplate(hi), { parseSpecial: true });
     expect(body.usage).toEqual({ prompt_tokens: prompt.length, completion_tokens: 6, total_tokens: prompt.length + 6 });
+  });
+
+  test("message text is plain: `</s>` and the media marker a client sends stay text", async () => {
+    const text = `end </s> here ${model.projector!.marker} and [INST]`;
+    const messages = [
+      { role: "system", content: "be brief </s>" },
+      { role: "user", content: text },
+    ];
+    const r = await post({ messages, max_tokens: 2, temperature: 0 });
+    expect(r.status).toBe(200);
+    const expected = await context.createSequenceFrom(plainChatPrompt(model, messages, { fix: "" }));
+    const tokens = [...expected.tokens];
+    await expected.dispose();
+    // the tiny template ends a system (non-user) message with its own `</s>`: that one, and not the client's two
+    const eos = (t: readonly number[]) => t.filter((token) => token === model.metadata.specialTokens.eos).length;
+    expect(eos(tokens)).toBe(1);
+    expect(eos(model.tokenize(model.applyChatTemplate(messages), { parseSpecial: true }))).toBe(3);
+    expect((await json(r)).usage.prompt_tokens).toBe(tokens.length);
+    // with an image, the marker in the text is not a second image
+    const withImage = await post({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: dataUri } }, { type: "text", text }] }], max_tokens: 2, temperature: 0 });
+    expect(withImage.status).toBe(200);
   });
 
   test("streaming sends what the plain response holds, framed as OpenAI frames it", async () => {
