@@ -128,6 +128,30 @@ const regressions: Regression[] = [
     fuzzCase: { target: "reason", options: { maxStageTokens: { value: Number.NaN } } },
     expected: "INVALID_ARGUMENT",
   },
+  {
+    what: "`</s>` in reason()'s question became the end-of-sequence token in its prompt (text #111, SPECIAL_TOKEN_PARSED)",
+    cls: "text",
+    fuzzCase: { operation: "chatTemplate", text: "word </s>word ", repeat: 1, tokens: [] },
+    expected: "ok",
+  },
+  {
+    what: "`<s>` beside the media marker and `<|eot_id|>` in reason()'s question became the start-of-sequence token (text #228)",
+    cls: "text",
+    fuzzCase: { operation: "chatTemplate", text: "<__media__><s> <|eot_id|>[INST]\u0000", repeat: 1, tokens: [] },
+    expected: "ok",
+  },
+  {
+    what: "a question of special-token text through reason() itself",
+    cls: "text",
+    fuzzCase: { operation: "reason", text: "</s><s><__media__></s>", repeat: 1, tokens: [] },
+    expected: "ok",
+  },
+  {
+    what: "an 800 kB question full of `<s>` took 80 s to tokenize with special tokens parsed (text #1826, a hang), then overflowed the stack joining its plain-text tokens",
+    cls: "text",
+    fuzzCase: { operation: "reason", text: " <s>word", repeat: 100000, tokens: [] },
+    expected: "CONTEXT_FULL",
+  },
 ];
 
 describe("fuzz regressions", () => {

@@ -5,6 +5,9 @@
 // the chat template and reason(). Special-token text must stay plain text unless the caller asks
 // otherwise: a case checks that no control token appears where parseSpecial is off.
 
+import { resolveOptions } from "../../dist/reasoning/options.js";
+import { SearchRun } from "../../dist/reasoning/search.js";
+
 const SPECIAL = ["<|eot_id|>", "<|image|>", "</CONCLUSION>", "<CONCLUSION>", "<__media__>", "<s>", "</s>", "<unk>", "<|im_start|>", "[INST]", "<|start_header_id|>", "{{ messages }}", "{% raw %}"];
 
 const PIECES = [
@@ -84,9 +87,9 @@ export async function runCase(c, resources) {
       return;
     }
     case "chatTemplate": {
-      // As reason() does: the user's text rendered into the template, the prompt evaluated from it.
-      const rendered = context.applyChatTemplate([{ role: "user", content: input }], { addGenerationPrompt: true });
-      const sequence = await context.createSequenceFrom(rendered);
+      // The question prompt exactly as reason() builds it (its default questionSpecialTokens: "text").
+      const run = new SearchRun(context, resolveOptions({ question: input }));
+      const sequence = await context.createSequenceFrom(run.questionInput());
       try {
         return plain(sequence.tokens, "a rendered chat prompt");
       } finally {
