@@ -179,6 +179,8 @@ export class BatchScheduler {
     });
     const topK = Math.max(0, ...jobs.map((job) => job.options.topK ?? 0));
     const probeList = [...new Set(jobs.flatMap((job) => job.options.probes ?? []))];
+    // Where each probe's column is: a lookup per probe, not a scan (a whole-vocabulary probe list has 128k).
+    const probeColumn = new Map(probeList.map((token, column) => [token, column]));
 
     // The merged call is cancelled only when every caller in it has aborted; a caller that aborts
     // alone stops after this step (one step is short).
@@ -221,7 +223,7 @@ export class BatchScheduler {
           top.push({ token: result.topTokens[o * topK + j]!, logprob: result.topLogprobs[o * topK + j]! });
         }
         const probes = (job.options.probes ?? []).map(
-          (token) => result.probeLogprobs[o * probeList.length + probeList.indexOf(token)]!,
+          (token) => result.probeLogprobs[o * probeList.length + probeColumn.get(token)!]!,
         );
         const sampled = item.sampler ? result.tokens[o]! : null;
         const read = logprobs[o] === 1;
