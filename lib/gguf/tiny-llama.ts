@@ -29,6 +29,13 @@ export interface TinyLlamaOptions {
    * tensor of the file must be there, with its element count.
    */
   weights?: ReadonlyMap<string, Float32Array>;
+  /**
+   * Multiplies every logit by this factor (default 1), and nothing else: it is written as the gain of the
+   * final RMSNorm (output_norm.weight), which feeds only the output head. Scaling the tied embeddings
+   * instead would scale the input too. Random weights give a near-flat next-token distribution over a
+   * large vocabulary; a scale of a few concentrates it as a trained chat model's is (bench/models.mjs).
+   */
+  logitScale?: number;
 }
 
 export const LLAMA2_CHAT_TEMPLATE =
@@ -36,6 +43,9 @@ export const LLAMA2_CHAT_TEMPLATE =
   "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% else %}{{ ' ' + message['content'] + eos_token }}{% endif %}{% endfor %}";
 
 export function writeTinyLlama(path: string, options: TinyLlamaOptions): void {
+  const logitScale = options.logitScale ?? 1;
+  if (!(Number.isFinite(logitScale) && logitScale > 0)) throw new Error(`logitScale must be a positive number, got ${String(options.logitScale)}`);
+  if (options.weights && options.logitScale !== undefined) throw new Error("logitScale applies to random weights: scale the given output_norm.weight instead");
   const nEmbd = options.embeddingSize ?? 64;
   const nLayer = options.layers ?? 2;
   const nHead = options.heads ?? 4;
@@ -97,7 +107,7 @@ export function writeTinyLlama(path: string, options: TinyLlamaOptions): void {
     // Tied, the embeddings are the output projection too: scaled so logits spread about 2 nats whatever
     // the width (at ±1 a 2048-wide model's logits spread ~26 nats and sampling always picks one token).
     { name: "token_embd.weight", dims: [nEmbd, nVocab], data: uniform([nEmbd, nVocab], options.tieEmbeddings ? Math.sqrt(12 / nEmbd) : 1) },
-    { name: "output_norm.weight", dims: [nEmbd], data: ones(nEmbd) },
+    { name: "output_norm.weight", dims: [nEmbd], data: new Float32Array(nEmbd).fill(logitScale) },
     ...(options.tieEmbeddings ? [] : [{ name: "output.weight", dims: [nEmbd, nVocab], data: uniform([nEmbd, nVocab], 0.3) }]),
   ];
   for (let i = 0; i < nLayer; i++) {
