@@ -9,6 +9,14 @@
 // 1, 2, 4, 8 forked vs unforked with both judges, with memory (bench/search.mjs), charted in
 // bench/results/latest-search-width.svg. --full adds the searches at width 2, the unforked ones at
 // width 8 and the Q8_0 rows against node-llama-cpp (~25 more minutes here), written to full.*.
+//
+// Every row runs on the "realistic" models: the random weights with logits scaled so that the next-token
+// distribution is as concentrated as an instruction-tuned chat model's (bench/models.mjs says what target
+// and why). The raw random model's distribution is nearly flat over 128k tokens, which makes top-p sort the
+// whole vocabulary at every sampled step; it stays as worst-case rows (Q4_0 decode, and stage-beam width 4
+// with the generate judge against single), labelled so. Both models' output statistics — mean next-token
+// entropy at temperature 0.6, top-p 0.9 nucleus size — are measured in the run and printed with the results
+// (bench/output-statistics.mjs).
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { cpus, availableParallelism } from "node:os";
@@ -18,7 +26,8 @@ import { loadModel } from "../dist/index.js";
 import { writeTinyClip } from "../dist/gguf/tiny-clip.js";
 import { writeBmp } from "./image.mjs";
 import { branchingTime, decodeSpeed, imageTime, promptSpeed } from "./measure.mjs";
-import { benchModels } from "./models.mjs";
+import { benchModels, REALISTIC_LOGIT_SCALE } from "./models.mjs";
+import { describeOutputStatistics, outputStatistics, PROMPTS } from "./output-statistics.mjs";
 import { batchedBench, llamaBench, mtmdCliImage, nodeLlamaCpp, peerPath } from "./peers.mjs";
 import { runSearches, searchChart, searchPlan, searchRows, searchTable } from "./search.mjs";
 
@@ -43,9 +52,9 @@ const reps = smoke ? 1 : Number(process.env.BENCH_REPS ?? 1);
 const threads = Number(process.env.BENCH_THREADS ?? (smoke ? 1 : availableParallelism()));
 const sizes = smoke ? { prompt: 64, gen: 16, prefix: 128, branchGen: 16, branches: 4 } : { prompt: 512, gen: 128, prefix: 1024, branchGen: 64, branches: 4 };
 
-/** The models compared (bench/models.mjs); notes whether this run wrote them. */
-async function models() {
-  const made = await benchModels(root, { smoke, say });
+/** The models compared (bench/models.mjs), realistic unless asked for the flat worst case; notes whether this run wrote them. */
+async function models(variant = "realistic", types) {
+  const made = await benchModels(root, { smoke, say, variant, types });
   wroteModels ||= made.wrote;
   return made.models;
 }
@@ -104,6 +113,19 @@ async function main() {
     rows.push({ name, unit, ours, peer, peerName, ratio, target, met: judged ? ratio >= target : null, note });
   };
   const quantized = await models();
+  // The worst case: the flat model at the first quantization only (its rows are the decode and the width-4 search).
+  const [flat] = await models("flat", [quantized[0].type]);
+  const outputs = {};
+  for (const [variant, { path }] of [["realistic", quantized[0]], ["flat", flat]]) {
+    say(`output statistics, ${variant} model …`);
+    const model = await loadModel({ path });
+    try {
+      outputs[variant] = await outputStatistics(model, { threads, steps: smoke ? 8 : 16, prompts: smoke ? PROMPTS.slice(0, 1) : PROMPTS });
+    } finally {
+      await model.dispose();
+    }
+    say(`${variant}: ${describeOutputStatistics(outputs[variant])}`);
+  }
   const mtmdCli = peerPath(root, "llama-mtmd-cli");
   const v = vision();
   {
@@ -169,6 +191,18 @@ async function main() {
       await model.dispose();
     }
   }
+  {
+    const tag = `worst case, flat model: ${flat.type.toUpperCase()}`;
+    say(`${tag} decode …`);
+    const model = await loadModel({ path: flat.path });
+    try {
+      const tg = stats(await repeat(reps, () => decodeSpeed(model, { n: sizes.gen, threads })));
+      const tgPeer = bench ? stats([llamaBench(bench, flat.path, { gen: sizes.gen, threads, reps })]) : null;
+      row(`${tag} decode, ${sizes.gen} tokens`, "tok/s", true, null, tg, tgPeer, "llama-bench", "greedy, as llama-bench: the same work as on the realistic model");
+    } finally {
+      await model.dispose();
+    }
+  }
   if (smoke) rows.push({ name: "decode and branching vs node-llama-cpp@3.21.1", unit: "", ours: null, peer: null, peerName: "", ratio: null, target: null, met: null, note: "not run in smoke mode" });
   // Stage-beam search: on the first model (Q4_0) with the image row's projector and image, each search in
   // a process of its own. Budgets fixed (64 tokens per candidate stage, 32 per judge answer); the stage
@@ -192,18 +226,49 @@ async function main() {
     searches.push(...runSearches(root, setup, group));
   }
   rows.push(...searchRows(searches, { smoke, full }));
+  // The worst case: the same searches on the flat model, where every sampled step's top-p sorts the whole
+  // vocabulary (single, and the target width with the generate judge, each in a process of its own).
+  const worstWidth = smoke ? 2 : 4;
+  const worst = [];
+  for (const search of [
+    { strategy: "single", width: 1, judge: null, fork: true },
+    { strategy: "stage-beam", width: worstWidth, judge: "generate", fork: true },
+  ]) {
+    say(`worst case, flat model: ${search.strategy} ${search.width} …`);
+    worst.push(...runSearches(root, { ...setup, model: flat.path }, [search]));
+  }
+  {
+    const [single, beam] = worst;
+    const once = (r) => (r.error ? null : { median: r.seconds, min: r.seconds, max: r.seconds, runs: 1 });
+    const ratio = single.error || beam.error ? null : beam.seconds / single.seconds;
+    rows.push({
+      name: `worst case, flat model: stage-beam width ${worstWidth}, generate judge: wall time vs single (width 1)`,
+      unit: "s",
+      ours: once(beam),
+      peer: once(single),
+      peerName: "single, flat model",
+      ratio,
+      target: null,
+      compare: "<=",
+      met: null,
+      note: [beam, single].find((r) => r.error)?.error ?? `ratio = ours / single; on the realistic model: the stage-beam width ${worstWidth} row above`,
+    });
+  }
 
   const base = join(root, "bench", "results", smoke ? "smoke" : full ? "full" : "latest");
   const chart = `${base}-search-width.svg`;
   const result = {
     smoke,
-    model: smoke ? "tiny llama (64 wide, 2 layers), Q8_0, random weights" : "Llama-3.2-1B-shaped (2048 wide, 16 layers, 32/8 heads, FFN 8192, 128256-token vocabulary), random weights, Q4_0 and Q8_0",
+    model: smoke
+      ? `tiny llama (64 wide, 2 layers), Q8_0, random weights, logits × ${REALISTIC_LOGIT_SCALE} ("realistic"; worst-case rows: unscaled, "flat")`
+      : `Llama-3.2-1B-shaped (2048 wide, 16 layers, 32/8 heads, FFN 8192, 128256-token vocabulary), random weights with logits × ${REALISTIC_LOGIT_SCALE} ("realistic"), Q4_0 and Q8_0; worst-case rows: unscaled ("flat"), Q4_0`,
+    outputStatistics: { model: quantized[0].type.toUpperCase(), ...outputs },
     machine: machine(),
     reps,
     minutes: Math.round((Date.now() - started) / 6000) / 10,
     wroteModels,
     rows,
-    search: { setup: { ...setup, model: basename(setup.model), projector: basename(setup.projector), image: basename(setup.image) }, runs: searches, chart: basename(chart) },
+    search: { setup: { ...setup, model: basename(setup.model), projector: basename(setup.projector), image: basename(setup.image) }, runs: searches, worstCase: worst, chart: basename(chart) },
   };
   mkdirSync(dirname(base), { recursive: true });
   writeFileSync(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
@@ -220,6 +285,10 @@ function markdown(r) {
     `${r.machine.date} · ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.threads} threads · llama.cpp ${r.machine.llamaCpp} · ${r.machine.build} · Node ${r.machine.node}`,
     "",
     `Model: ${r.model}. Medians over ${r.reps} repetition(s), (min–max). This run took ${r.minutes} min${r.wroteModels ? ", writing the models included" : ""}.`,
+    "",
+    `Output statistics (bench/output-statistics.mjs: ${r.outputStatistics.realistic.steps} sampled steps from ${r.smoke ? "1 prompt" : `${PROMPTS.length} prompts`}, the search's sampling, ${r.outputStatistics.model}):`,
+    `- realistic (every row unless labelled): ${describeOutputStatistics(r.outputStatistics.realistic)}; ${Math.round(r.outputStatistics.realistic.distinct * 100)}% distinct tokens sampled`,
+    `- flat (worst-case rows): ${describeOutputStatistics(r.outputStatistics.flat)}; ${Math.round(r.outputStatistics.flat.distinct * 100)}% distinct tokens sampled`,
     "",
     "| row | ours | peer | ratio | target | met | note |",
     "|---|---|---|---|---|---|---|",

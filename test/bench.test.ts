@@ -19,7 +19,15 @@ test("npm run bench -- --smoke measures ours and llama.cpp's tools and writes th
     "Q8_0 prompt processing",
     "Q8_0 decode",
     "Q8_0 branching",
+    "worst case", // the flat model's decode
+    "worst case", // the flat model's stage-beam against single
   ]);
+  // every row but the worst-case ones on the realistic model, whose distribution the run measures
+  const { realistic, flat } = result.outputStatistics;
+  expect(realistic.steps).toBeGreaterThan(0);
+  expect(realistic.entropy).toBeLessThan(flat.entropy);
+  expect(realistic.nucleus.median).toBeLessThan(flat.nucleus.median);
+  expect(result.search.worstCase.filter((r: { error?: string }) => r.error)).toEqual([]);
   // the search rows: forked and unforked stage-beam at width 2 with both judges, against single
   const search = result.rows.filter((r: Row) => r.name.startsWith("stage-beam width 2"));
   expect(search).toHaveLength(4);
@@ -41,6 +49,7 @@ test("npm run bench -- --smoke measures ours and llama.cpp's tools and writes th
   }
   const md = readFileSync(join(repoRoot, "bench", "results", "smoke.md"), "utf8");
   expect(md).toContain("| row | ours | peer | ratio | target | met | note |");
+  expect(md).toMatch(/realistic \(every row unless labelled\): mean next-token entropy at T=0\.6: [\d.]+ nats/);
   expect(md).toContain("not run"); // rows not implemented yet say so
 }, 300_000);
 
