@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run eval`: `stagebeam eval` of the model `npm run eval:train` made, on its 500 held-out rows:
-// single, best-of-n:4, stage-beam:2 and stage-beam:4 with the generate judge, then the searches again
-// with the logprob judge, into one output folder (resumable: a stopped run continues where it was).
+// single, best-of-n:4, stage-beam:2 and stage-beam:4 with the logprob judge, then the searches again
+// with the generate judge, into one output folder (resumable: a stopped run continues where it was).
 // The folder's summary (accuracy with 95% intervals, by category, cost, judge vs generator accuracy)
 // is copied to bench/results/eval.{md,json,svg}.
 // Usage: node scripts/eval-run.mjs [--seed N] [--limit N] [--threads N]
@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
-  options: { seed: { type: "string", default: "0" }, limit: { type: "string" }, threads: { type: "string", default: "2" } },
+  options: { seed: { type: "string", default: "0" }, limit: { type: "string" }, threads: { type: "string", default: "1" } },
 });
 const found = spawnSync(process.execPath, [join(root, "scripts", "eval-train.mjs"), "--seed", values.seed, "--print-dir"], { encoding: "utf8" });
 const dir = found.stdout.trim();
@@ -21,13 +21,16 @@ if (found.status !== 0 || !existsSync(join(dir, "model.gguf"))) {
   process.stderr.write(`no trained model for seed ${values.seed} (${dir || found.stderr.trim()}): run npm run eval:train first\n`);
   process.exit(2);
 }
+// --threads 1 by default: ggml's worker threads spin while they wait for each other, and on 2 cores that
+// other work shares, 2 threads made a row 15 times slower than 1 (7.7 s against 0.51 s for single).
 const out = join(root, "eval", ".runs", basename(dir));
 mkdirSync(out, { recursive: true });
 // A stage of the trained model is at most ~100 tokens; the budget only bounds a model that rambles.
 const common = ["eval", "-m", join(dir, "model.gguf"), "--projector", join(dir, "mmproj.gguf"), "--data", join(dir, "heldout.jsonl"), "--out", out, "--resume", "--max-stage-tokens", "192", "--threads", values.threads, ...(values.limit ? ["--limit", values.limit] : [])];
+// The logprob judge first: it is the cheaper (one prefill per pair, no decoding).
 const runs = [
-  ["--strategies", "single,best-of-n:4,stage-beam:2,stage-beam:4", "--judge", "generate"],
-  ["--strategies", "best-of-n:4,stage-beam:2,stage-beam:4", "--judge", "logprob"],
+  ["--strategies", "single,best-of-n:4,stage-beam:2,stage-beam:4", "--judge", "logprob"],
+  ["--strategies", "best-of-n:4,stage-beam:2,stage-beam:4", "--judge", "generate"],
 ];
 const clock = Date.now();
 for (const args of runs) {
