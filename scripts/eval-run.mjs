@@ -33,18 +33,24 @@ const runs = [
   ["--strategies", "best-of-n:4,stage-beam:2,stage-beam:4", "--judge", "generate"],
 ];
 const clock = Date.now();
+/** The folder's summary (everything done so far) into bench/results. */
+function copySummary() {
+  if (!existsSync(join(out, "summary.md"))) return;
+  const results = join(root, "bench", "results");
+  mkdirSync(results, { recursive: true });
+  copyFileSync(join(out, "summary.md"), join(results, "eval.md"));
+  copyFileSync(join(out, "summary.json"), join(results, "eval.json"));
+  copyFileSync(join(out, "accuracy-vs-time.svg"), join(results, "eval.svg"));
+}
 for (const args of runs) {
   const started = Date.now();
   const run = spawnSync(process.execPath, [join(root, "dist", "cli", "main.js"), ...common, ...args], { stdio: "inherit" });
   process.stderr.write(`${args.join(" ")}: ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
   if (run.status !== 0) {
-    process.stderr.write(`stagebeam eval stopped (exit ${run.status}); rerun npm run eval to resume\n`);
+    copySummary();
+    process.stderr.write(`stagebeam eval stopped (exit ${run.status}); the summary so far is in bench/results/eval.*; rerun npm run eval (same options) to resume\n`);
     process.exit(run.status ?? 1);
   }
 }
-const results = join(root, "bench", "results");
-mkdirSync(results, { recursive: true });
-copyFileSync(join(out, "summary.md"), join(results, "eval.md"));
-copyFileSync(join(out, "summary.json"), join(results, "eval.json"));
-copyFileSync(join(out, "accuracy-vs-time.svg"), join(results, "eval.svg"));
+copySummary();
 process.stderr.write(`eval: ${((Date.now() - clock) / 1000).toFixed(0)} s; results in ${out} and bench/results/eval.{md,json,svg}\n`);
