@@ -8,7 +8,8 @@
 // models at Q4_0 and Q8_0, decode and branching vs node-llama-cpp 3.21.1, and stage-beam search at widths
 // 1, 2, 4, 8 forked vs unforked with both judges, with memory (bench/search.mjs), charted in
 // bench/results/latest-search-width.svg. --full adds the searches at width 2, the unforked ones at
-// width 8 and the Q8_0 rows against node-llama-cpp (~25 more minutes here), written to full.*.
+// width 8 and the Q8_0 rows against node-llama-cpp (~25 more minutes here), written to full.*. Last, the
+// server rows of bench/server.mjs (`npm run bench:server` alone; --no-server skips them).
 //
 // Every row runs on the "realistic" models: the random weights with logits scaled so that the next-token
 // distribution is as concentrated as an instruction-tuned chat model's (bench/models.mjs says what target
@@ -311,3 +312,8 @@ function markdown(r) {
 }
 
 await main();
+// Then the server rows (bench/server.mjs: stagebeam serve vs llama-server, and the HTTP layer's overhead),
+// written to their own results file, after everything else so that no other row shares the machine with
+// either server. --no-server skips them; smoke runs leave them out (test/bench.test.ts runs the server
+// smoke on its own).
+if (!smoke && !args.has("--no-server")) execFileSync(process.execPath, [join(root, "bench", "server.mjs")], { stdio: "inherit" });
