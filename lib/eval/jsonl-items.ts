@@ -4,6 +4,7 @@
 // `image` and `choices` are optional; a path is relative to the JSONL file. A choices array is lettered
 // A, B, … in order. Lines that do not make a question are reported with their line number and skipped.
 import { isAbsolute, join } from "node:path";
+import { imageFormat } from "../image-input.js";
 import type { EvalItem, ReadItems, RowProblem } from "./item.js";
 
 const LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -78,10 +79,26 @@ function item(row: unknown, baseDir: string): EvalItem | string {
   };
 }
 
-/** A data: URL or long base64 as bytes; anything else is a path, relative to the JSONL's folder. */
+/**
+ * A data: URL, or base64 that decodes to an image (or is too long to be a path), as bytes; anything else
+ * is a path, relative to the JSONL's folder. Short base64 counts too: a small flat PNG is under 256
+ * characters, and a file name that happens to be valid base64 ("cat1") does not decode to an image.
+ */
 function imageOf(value: string, baseDir: string): Uint8Array | string {
   const dataUrl = /^data:[^,]*;base64,(.*)$/s.exec(value);
   if (dataUrl) return Buffer.from(dataUrl[1]!, "base64");
-  if (value.length > 256 && BASE64.test(value)) return Buffer.from(value, "base64");
+  if (BASE64.test(value)) {
+    const bytes = Buffer.from(value, "base64");
+    if (value.length > 256 || isDecodableImage(bytes)) return bytes;
+  }
   return isAbsolute(value) ? value : join(baseDir, value);
+}
+
+function isDecodableImage(bytes: Uint8Array): boolean {
+  try {
+    imageFormat(bytes);
+    return true;
+  } catch {
+    return false;
+  }
 }

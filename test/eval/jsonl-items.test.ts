@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { readJsonlItems } from "../../lib/eval/jsonl-items.js";
+import { encodePng } from "../../lib/png.js";
 import { png } from "./datasets.js";
 
 const lines = (...rows: unknown[]) => rows.map((r) => (typeof r === "string" ? r : JSON.stringify(r))).join("\n");
@@ -24,6 +25,18 @@ describe("readJsonlItems", () => {
     expect(Buffer.from(items[2]!.image as Uint8Array)).toEqual(png(4));
     expect(items[2]).toMatchObject({ answer: "B", hint: "pets" });
     expect(items[3]).toMatchObject({ image: "/abs/d.png", answer: "true" });
+  });
+
+  test("base64 of a small image is bytes however short; a path that happens to be valid base64 stays a path", () => {
+    const tiny = encodePng(1, 1, new Uint8Array([200, 10, 10])).toString("base64");
+    expect(tiny.length).toBeLessThan(256);
+    const { items, problems } = readJsonlItems(
+      lines({ id: "t", image: tiny, question: "Colour?", answer: "red" }, { id: "p", image: "cat1", question: "Colour?", answer: "red" }),
+      "/data/set",
+    );
+    expect(problems).toEqual([]);
+    expect(Buffer.from(items[0]!.image as Uint8Array)).toEqual(Buffer.from(tiny, "base64"));
+    expect(items[1]!.image).toBe(join("/data/set", "cat1"));
   });
 
   test("malformed lines are reported with their number and skipped", () => {
