@@ -135,7 +135,8 @@ export function recordResults(section: string, data: unknown): void {
   if (!FULL) return;
   mkdirSync(resultsDir, { recursive: true });
   const all: Record<string, unknown> = existsSync(resultsJson) ? JSON.parse(readFileSync(resultsJson, "utf8")) : {};
-  all[section] = { ...(data as object), recordedAt: new Date().toISOString() };
+  // Merged into what the section holds, so one test run alone (vitest -t) keeps the other tests' rows.
+  all[section] = { ...((all[section] as object | undefined) ?? {}), ...(data as object), recordedAt: new Date().toISOString() };
   writeFileSync(resultsJson, `${JSON.stringify(all, null, 2)}\n`);
   writeFileSync(join(resultsDir, "reliability.md"), renderMarkdown(all));
 }
