@@ -14,8 +14,8 @@ void PinMmapThreshold() {
     static std::once_flag once;  // Init runs once per environment (worker threads load the addon too)
     std::call_once(once, [] {
         if (std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr) return;
-        // 128 KiB, glibc's default; setting it at all is what stops the dynamic raising.
-        mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+        // Setting it at all is what stops the dynamic raising; why 8 MiB: allocator_tuning.h.
+        mallopt(M_MMAP_THRESHOLD, 8 * 1024 * 1024);
     });
 #endif
 }

@@ -2,9 +2,9 @@
 // sort order, each a vocabulary wide, per reading thread.
 //
 // Owned by the context and reused by every decode call on it, not allocated per call: at 32k–128k
-// tokens these are 0.4–1.5 MB a thread, and a fresh allocation every step either maps and unmaps pages
-// each token (glibc's fixed mmap threshold, which the addon sets: addon.cpp) or leaves the allocator's
-// arenas to fragment. A context runs one decode at a time (its busy flag), so one set suffices.
+// tokens these are 0.4–1.5 MB a thread, and a fresh allocation every step costs page faults each token
+// (or, above the mmap threshold the addon sets — allocator_tuning.h — an mmap and munmap too). A context
+// runs one decode at a time (its busy flag), so one set suffices.
 #pragma once
 
 #include <cstdint>
