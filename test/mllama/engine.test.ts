@@ -72,7 +72,7 @@ describe("forks and batches", () => {
     await context.dispose();
   });
 
-  test("a fork shares its parent's cells and generates exactly what a fresh sequence does", async () => {
+  test("a fork shares its parent's cells and generates what a fresh sequence does", async () => {
     const parent = await prompted(context, "Describe a sunset over the sea.");
     const cells = context.usedCells;
     const fork = await parent.fork();
@@ -81,10 +81,17 @@ describe("forks and batches", () => {
     const [a, b] = await greedy(context, [fork, fresh]);
     expect(a!.tokens).toEqual(b!.tokens);
     expect(a!.logprobs).toHaveLength(16);
-    expect(a!.logprobs).toEqual(b!.logprobs);
+    // Not bit-equal on every CPU: the softmax attention path sums over the whole KV row, masked cells as
+    // exact zeros, and the fork's cells (its parent's) and the fresh sequence's sit at other offsets of
+    // that row, so ggml's SIMD lanes add the same terms in another order (bit-equal on the machines CI
+    // ran on before, ~1e-4 apart on an AMD EPYC with ggml's Zen 4 kernels).
+    // Shared cells that were wrong would be off by whole nats.
+    for (const [k, logprob] of b!.logprobs!.entries()) expect(Math.abs(a!.logprobs![k]! - logprob)).toBeLessThan(1e-3);
     expect(new Set(a!.tokens).size).toBeGreaterThan(1); // the model is not degenerate
-    // seeded sampling too: a fork's cloned sampler draws as a fresh one with the same seed
-    for (const s of [fork, fresh]) s.setSampling({ temperature: 0.8, topP: 0.9, seed: 5 });
+    // seeded sampling too: a fork's cloned sampler draws as a fresh one with the same seed. Top-4, not
+    // top-p: over this model's nearly flat 128k-token distribution a nucleus draw lands within 1e-4 of a
+    // token boundary often enough for the summation-order noise above to flip it.
+    for (const s of [fork, fresh]) s.setSampling({ temperature: 0.8, topK: 4, seed: 5 });
     const [c, d] = await context.generate([fork, fresh], { maxTokens: 12, ignoreEog: true }).result();
     expect(c!.tokens).toEqual(d!.tokens);
     for (const s of [parent, fork, fresh]) await s.dispose();
