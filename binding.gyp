@@ -38,7 +38,8 @@
         "native/projector.cpp",
         "native/quantize.cpp",
         "native/rpc_devices.cpp",
-        "native/sampler.cpp"
+        "native/sampler.cpp",
+        "native/spm_split_points.cpp"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

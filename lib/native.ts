@@ -7,7 +7,8 @@ import { nativeSync, StagebeamError } from "./errors.js";
 
 export interface NativeModel {
   metadata(): NativeModelMetadata;
-  tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array;
+  /** pieceBytes: the length long SPM texts are tokenized in pieces of (native/spm_split_points.h); tests only. */
+  tokenize(text: string, addSpecial: boolean, parseSpecial: boolean, pieceBytes?: number): Int32Array;
   detokenize(tokens: Int32Array, removeSpecial: boolean, unparseSpecial: boolean): string;
   tokenPiece(token: number, special: boolean): Uint8Array;
   isEog(token: number): boolean;

@@ -16,6 +16,7 @@
 
 #include "handle_counts.h"
 #include "output_scratch.h"
+#include "spm_split_points.h"
 
 namespace stagebeam {
 
@@ -23,6 +24,11 @@ struct ModelHandle {
     LiveCount<HandleKind::Model> live;
     llama_model * model = nullptr;
     const llama_vocab * vocab = nullptr;
+
+    // Where long texts may be cut for tokenizing (spm_split_points.h): built on the first long text,
+    // null for vocabularies other than SPM, whose tokenizers are not quadratic.
+    std::once_flag split_points_once;
+    std::unique_ptr<SpmSplitPoints> split_points;
 
     explicit ModelHandle(llama_model * m) : model(m), vocab(llama_model_get_vocab(m)) {}
     ~ModelHandle() {

@@ -14,6 +14,7 @@
 #include "log_capture.h"
 #include "load_worker.h"
 #include "rpc_devices.h"
+#include "spm_split_points.h"
 
 namespace stagebeam {
 
@@ -257,26 +258,33 @@ Napi::Value Model::Metadata(const Napi::CallbackInfo & info) {
     return out;
 }
 
-// tokenize(text, addSpecial = true, parseSpecial = false) → Int32Array
+// tokenize(text, addSpecial = true, parseSpecial = false, pieceBytes = 8192) → Int32Array
+// pieceBytes: how long the pieces of a long SPM text are (spm_split_points.h); tests pass small values.
 Napi::Value Model::Tokenize(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     auto h = Handle(env);
     std::string text = arguments::String(info, 0, "text");
     bool add_special = arguments::BooleanArg(info, 1, true);
     bool parse_special = arguments::BooleanArg(info, 2, false);
-    if (text.size() > static_cast<size_t>(INT32_MAX / 2)) Throw(env, "INVALID_ARGUMENT", "text is too long to tokenize");
-    std::vector<llama_token> tokens(text.size() + 8);
-    int32_t n = llama_tokenize(h->vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                               static_cast<int32_t>(tokens.size()), add_special, parse_special);
-    if (n == INT32_MIN) Throw(env, "INVALID_ARGUMENT", "text is too long to tokenize");
-    if (n < 0) {
-        tokens.resize(-n);
-        n = llama_tokenize(h->vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                           static_cast<int32_t>(tokens.size()), add_special, parse_special);
-        if (n < 0) Throw(env, "INTERNAL", "tokenization failed");
+    const size_t piece_bytes = info.Length() > 3 && info[3].IsNumber() ? static_cast<size_t>(std::max<int64_t>(1, info[3].As<Napi::Number>().Int64Value())) : 8192;
+    const SpmSplitPoints * split = nullptr;
+    if (text.size() > 2 * piece_bytes && llama_vocab_type(h->vocab) == LLAMA_VOCAB_TYPE_SPM) {
+        std::call_once(h->split_points_once, [&] {
+            // llama.cpp's default for SPM vocabularies is to add the prefix; the metadata may say otherwise.
+            char value[16] = {0};
+            const bool said = llama_model_meta_val_str(h->model, "tokenizer.ggml.add_space_prefix", value, sizeof(value)) >= 0;
+            h->split_points = std::make_unique<SpmSplitPoints>(h->vocab, !said || std::string(value) == "true");
+        });
+        split = h->split_points.get();
     }
-    Napi::Int32Array out = Napi::Int32Array::New(env, n);
-    std::copy(tokens.begin(), tokens.begin() + n, out.Data());
+    std::vector<llama_token> tokens;
+    try {
+        tokens = TokenizeInPieces(h->vocab, split, text, add_special, parse_special, piece_bytes);
+    } catch (const NativeError & error) {
+        Throw(env, error.code(), error.what());
+    }
+    Napi::Int32Array out = Napi::Int32Array::New(env, tokens.size());
+    std::copy(tokens.begin(), tokens.end(), out.Data());
     return out;
 }
 

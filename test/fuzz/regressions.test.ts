@@ -152,6 +152,18 @@ const regressions: Regression[] = [
     fuzzCase: { operation: "reason", text: " <s>word", repeat: 100000, tokens: [] },
     expected: "CONTEXT_FULL",
   },
+  {
+    what: "400 kB of emoji took 69 s to tokenize (seed 7 text #49, a hang): llama.cpp's SPM tokenizer copies its whole output for every character it spells in bytes",
+    cls: "text",
+    fuzzCase: { operation: "evaluateMarked", text: "😀", repeat: 100000, tokens: [] },
+    expected: "CONTEXT_FULL",
+  },
+  {
+    what: "the same through tokenize() at the fuzz's 1 MB cap: emoji and CJK characters, without a space to cut at",
+    cls: "text",
+    fuzzCase: { operation: "tokenize", text: "😀漢字", repeat: 300000, tokens: [] },
+    expected: "ok",
+  },
 ];
 
 describe("fuzz regressions", () => {
