@@ -128,6 +128,14 @@ Napi::Value Context::Create(const Napi::CallbackInfo & info) {
     p.n_seq_max = static_cast<uint32_t>(Integer(o, "sequences", 8, 1, static_cast<int64_t>(llama_max_parallel_sequences())));
     p.n_batch = static_cast<uint32_t>(Integer(o, "batchSize", 512, 1, 1 << 20));
     p.n_ubatch = static_cast<uint32_t>(Integer(o, "ubatchSize", std::min<int64_t>(p.n_batch, 512), 1, p.n_batch));
+    // Room for one output per sequence in a step, however small the batch: llama.cpp reserves outputs for
+    // every sequence but caps them at n_batch (itself capped at the context size), and aborts when
+    // sequences outnumber that (GGML_ASSERT n_outputs_max, e.g. batchSize 4 with 8 sequences). A larger
+    // cap changes nothing else: graphs are reserved for at most a batch's tokens.
+    p.n_outputs_max = std::max(p.n_batch, p.n_seq_max);
+    if (llama_model_has_encoder(model->model) && (p.n_seq_max > p.n_batch || (p.n_ctx != 0 && p.n_seq_max > p.n_ctx))) {
+        Throw(env, "INVALID_ARGUMENT", "sequences (" + std::to_string(p.n_seq_max) + ") must not exceed batchSize and contextSize for an encoder-decoder model");
+    }
     p.n_threads = static_cast<int32_t>(Integer(o, "threads", hw, 1, 1024));
     p.n_threads_batch = static_cast<int32_t>(Integer(o, "threadsBatch", p.n_threads, 1, 1024));
     const int64_t fa = Integer(o, "flashAttention", -1, -1, 1);

@@ -312,3 +312,28 @@ describe("abort", () => {
     await small.dispose();
   });
 });
+
+describe("contexts with more sequences than a batch holds", () => {
+  // llama.cpp caps a step's outputs at the batch size and aborted the process when sequences outnumbered
+  // it (GGML_ASSERT n_outputs_max): a fuzz find through `stagebeam run --context-size 1 --width 10000`.
+  test.each([
+    { contextSize: 512, batchSize: 4, what: "a batch of 4" },
+    { contextSize: 1, batchSize: 512, what: "a context of 1 (batches are capped at the context size)" },
+  ])("8 sequences with $what step together and generate what they do in a roomy context", async ({ contextSize, batchSize }) => {
+    const small = await model.createContext({ contextSize, batchSize, sequences: 8, threads: 1 });
+    const run = async (ctx: Context) => {
+      const parent = ctx.createSequence();
+      await parent.evaluate("Hi");
+      const sequences = [parent];
+      for (let i = 1; i < 8; i++) sequences.push(await parent.fork());
+      for (const [i, s] of sequences.entries()) s.setSampling({ temperature: 1, seed: i });
+      const results = await ctx.generate(sequences, { maxTokens: 4, ignoreEog: true }).result();
+      for (const s of sequences) await s.dispose();
+      return results.map((r) => r.tokens);
+    };
+    const got = await run(small);
+    expect(got).toHaveLength(8);
+    expect(got).toEqual(await run(context));
+    await small.dispose();
+  });
+});

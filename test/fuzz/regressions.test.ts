@@ -153,6 +153,12 @@ const regressions: Regression[] = [
     expected: "CONTEXT_FULL",
   },
   {
+    what: "a context of 1 for width 10,000 aborted the process: more sequences than a batch holds (cli #569, GGML_ASSERT n_outputs_max)",
+    cls: "cli",
+    fuzzCase: { command: "run", args: [{ flag: "-m", model: { kind: "good" } }, { question: "q".repeat(3000) }, { flag: "--context-size", value: "1" }, { flag: "--width", value: "10000" }], fast: false },
+    expected: "CONTEXT_FULL",
+  },
+  {
     what: "400 kB of emoji took 69 s to tokenize (seed 7 text #49, a hang): llama.cpp's SPM tokenizer copies its whole output for every character it spells in bytes",
     cls: "text",
     fuzzCase: { operation: "evaluateMarked", text: "😀", repeat: 100000, tokens: [] },
