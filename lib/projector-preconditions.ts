@@ -6,7 +6,7 @@
 // those asserts on tensor presence (llama.cpp tools/mtmd/models/*.cpp at the pinned commit), checked
 // against the file's tensor table before libmtmd sees it.
 import { createError } from "./errors.js";
-import { readGgufMetadata } from "./gguf/reader.js";
+import { readGgufMetadata, type GgufMetadata } from "./gguf/reader.js";
 import { GgufType, type GgufValue } from "./gguf/types.js";
 
 const CLASS_EMBEDDING = "v.class_embd";
@@ -61,12 +61,109 @@ function checkHyperparameters(path: string, kv: Map<string, GgufValue>): void {
   if (epsilon !== undefined && !(typeof epsilon.value === "number" && Number.isFinite(epsilon.value) && epsilon.value >= 0)) fail("the layer norm epsilon is not a finite non-negative number");
 }
 
+/**
+ * Every tensor has a size and its data lies inside the file. libmtmd allocates each tensor by its dims
+ * before reading it: a zero dim reached a broadcast assert (ggml_can_repeat) at the first image, and
+ * dims of 2^40 an allocation that failed by GGML_ASSERT(buffer) (fuzz gguf #375, #1066, #1072).
+ */
+function checkTensorTable(path: string, meta: GgufMetadata): void {
+  for (const t of meta.tensors) {
+    if (t.dims.some((d) => !Number.isSafeInteger(d) || d < 1)) {
+      throw createError("INVALID_PROJECTOR", `${path}: tensor ${t.name} has dims [${t.dims.join(", ")}]: the projector file is damaged; convert it again`);
+    }
+    if (t.byteLength !== undefined && meta.dataOffset + t.offset + t.byteLength > meta.fileSize) {
+      throw createError(
+        "INVALID_PROJECTOR",
+        `${path} is truncated or damaged: tensor ${t.name} [${t.dims.join(", ")}] needs ${t.byteLength} bytes at offset ${meta.dataOffset + t.offset}, but the file has ${meta.fileSize}; download or convert it again`,
+      );
+    }
+  }
+}
+
+/**
+ * The LLaVA-style mlp projector (libmtmd's clip_graph_llava): the tensors its graph uses without a null
+ * check, with the shapes its operations assert. A tensor renamed by a flipped bit went missing and the
+ * graph dereferenced null (SIGSEGV, fuzz gguf #214, #228, #739); a wrong dim trips a ggml shape assert.
+ * Only this type is checked shape by shape: it is the one LLaVA 1.5/1.6 and the project's fixtures use.
+ */
+function checkMlpTensors(path: string, meta: GgufMetadata): void {
+  const fail = (what: string): never => {
+    throw createError("INVALID_PROJECTOR", `${path}: ${what}: the mlp projector file is damaged or mislabelled; convert it again`);
+  };
+  const number = (key: string): number | undefined => {
+    const v = meta.kv.get(key)?.value;
+    return typeof v === "number" ? v : undefined;
+  };
+  const tensors = new Map(meta.tensors.map((t) => [t.name, t.dims]));
+  const dims = (name: string) => tensors.get(name);
+  const shape = (name: string, expected: (number | undefined)[], required = true) => {
+    const got = dims(name);
+    if (got === undefined) {
+      if (required) fail(`it lacks ${name}`);
+      return;
+    }
+    const same = got.length >= expected.length && got.slice(expected.length).every((d) => d === 1) && expected.every((e, i) => e === undefined || got[i] === e);
+    if (!same) fail(`${name} is [${got.join(", ")}], not [${expected.map((e) => e ?? "n").join(", ")}]`);
+  };
+  const width = number("clip.vision.embedding_length");
+  const ff = number("clip.vision.feed_forward_length");
+  const layers = number("clip.vision.block_count") ?? 0;
+  const patch = number("clip.vision.patch_size");
+  const image = number("clip.vision.image_size");
+  if (width === undefined || patch === undefined || image === undefined) return; // libmtmd refuses the file itself
+
+  shape("v.patch_embd.weight", [patch, patch, 3, width]);
+  shape("v.patch_embd.bias", [width], false);
+  shape("v.class_embd", [width], false);
+  const positions = (Math.floor(image / patch) ** 2) + (tensors.has("v.class_embd") ? 1 : 0);
+  const position = dims("v.position_embd.weight");
+  if (position === undefined) fail("it lacks v.position_embd.weight");
+  else if (position[0] !== width || (position[1] ?? 1) < positions) fail(`v.position_embd.weight is [${position.join(", ")}], not [${width}, ≥${positions}]`);
+  for (const norm of ["v.pre_ln", "v.post_ln"]) {
+    shape(`${norm}.weight`, [width], false);
+    shape(`${norm}.bias`, [width], false);
+  }
+  for (let il = 0; il < layers; il++) {
+    const blk = `v.blk.${il}`;
+    for (const proj of ["attn_q", "attn_k", "attn_v", "attn_out"]) {
+      shape(`${blk}.${proj}.weight`, [width, width]);
+      shape(`${blk}.${proj}.bias`, [width], false);
+    }
+    for (const norm of ["ln1", "ln2"]) {
+      shape(`${blk}.${norm}.weight`, [width], false);
+      shape(`${blk}.${norm}.bias`, [width], false);
+    }
+    // libmtmd swaps up and down when a file stores them the other way round (down's rows as wide as the
+    // model), so either orientation is right, as long as the two agree.
+    const up = dims(`${blk}.ffn_up.weight`);
+    const down = dims(`${blk}.ffn_down.weight`);
+    if (up === undefined || down === undefined) fail(`it lacks ${blk}.ffn_up.weight or ${blk}.ffn_down.weight`);
+    const hidden = down![0] === width ? down![1] : up![1];
+    const swapped = down![0] === width;
+    shape(`${blk}.ffn_up.weight`, swapped ? [hidden, width] : [width, hidden ?? ff]);
+    shape(`${blk}.ffn_down.weight`, swapped ? [width, hidden] : [hidden ?? ff, width]);
+    shape(`${blk}.ffn_up.bias`, [swapped ? width : hidden], false);
+    shape(`${blk}.ffn_down.bias`, [swapped ? hidden : width], false);
+  }
+  const first = dims("mm.0.weight");
+  if (first === undefined) fail("it lacks mm.0.weight");
+  shape("mm.0.weight", [width, undefined]);
+  shape("mm.0.bias", [first![1]]);
+  const second = dims("mm.2.weight");
+  if (second !== undefined) {
+    shape("mm.2.weight", [first![1], undefined]);
+    shape("mm.2.bias", [second[1]]);
+  }
+}
+
 /** Throws INVALID_PROJECTOR when the file would trip one of libmtmd's asserts. */
 export function checkProjectorFile(path: string): void {
   const meta = readGgufMetadata(path);
   checkHyperparameters(path, meta.kv);
+  checkTensorTable(path, meta);
   const typeValue = meta.kv.get("clip.projector_type") ?? meta.kv.get("clip.vision.projector_type");
   const type = typeValue && typeof typeValue.value === "string" ? typeValue.value : undefined;
+  if (type === "mlp") checkMlpTensors(path, meta);
   const rule = type === undefined ? undefined : rules[type];
   if (!rule) return;
   const names = new Set(meta.tensors.map((t) => t.name));

@@ -152,6 +152,29 @@ const regressions: Regression[] = [
     fuzzCase: { operation: "reason", text: " <s>word", repeat: 100000, tokens: [] },
     expected: "CONTEXT_FULL",
   },
+  ...(
+    [
+      [214, [7004, 13973, 6091], "v.patch_embd.weight, v.position_embd.weight and v.blk.0.ffn_up.bias"],
+      [228, [6988, 15626], "v.position_embd.weight and mm.0.bias"],
+      [739, [15625], "mm.0.bias"],
+    ] as const
+  ).map(([index, bits, names]) => ({
+    what: `flipped bits renamed ${names} in an mlp projector: libmtmd's graph used the missing tensor (SIGSEGV, gguf #${index})`,
+    cls: "gguf",
+    fuzzCase: { mutator: "bitflip", base: "projector", bits: [...bits] },
+    expected: "INVALID_PROJECTOR",
+  })),
+  ...(
+    [
+      ["zero", "a zero dim reached GGML_ASSERT(ggml_can_repeat) at the first image (gguf #375)"],
+      ["overflow", "dims of 2^40 failed their allocation by GGML_ASSERT(buffer) (gguf #1066, #1072)"],
+    ] as const
+  ).map(([shape, what]) => ({
+    what: `a projector's mm.2.bias with ${what}`,
+    cls: "gguf",
+    fuzzCase: { mutator: "tensorShape", base: "projector", tensor: 24, shape },
+    expected: "INVALID_PROJECTOR",
+  })),
   {
     what: "a context of 1 for width 10,000 aborted the process: more sequences than a batch holds (cli #569, GGML_ASSERT n_outputs_max)",
     cls: "cli",
