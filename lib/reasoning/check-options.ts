@@ -22,7 +22,8 @@ function numberIn(name: string, value: unknown, min: number, max: number): void 
   }
 }
 
-function describe(value: unknown): string {
+/** A value as an error message may show it: a Symbol or an object would throw in a template string. */
+export function describe(value: unknown): string {
   return typeof value === "string" ? JSON.stringify(value) : typeof value === "number" ? String(value) : typeof value;
 }
 

@@ -3,7 +3,7 @@
 // sequence it made; deterministic for a given seed.
 import type { EngineContext } from "../engine/types.js";
 import { throwIfAborted } from "../abort.js";
-import { checkOptions } from "./check-options.js";
+import { checkOptions, describe } from "./check-options.js";
 import { resolveOptions, type ReasonOptions, type StrategyName } from "./options.js";
 import { enterRoom, restartLater, RestartSearch } from "./room.js";
 import { SearchRun } from "./search.js";
@@ -44,10 +44,10 @@ export async function reason(engine: EngineContext, options: ReasonOptions): Pro
   const resolved = resolveOptions(options);
   // Own keys only: "toString" or "constructor" are in every object.
   if (!Object.hasOwn(strategies, resolved.strategy)) {
-    throw createError("INVALID_ARGUMENT", `unknown strategy "${resolved.strategy}": use one of ${Object.keys(strategies).join(", ")}`);
+    throw createError("INVALID_ARGUMENT", `unknown strategy ${describe(resolved.strategy)}: use one of ${Object.keys(strategies).join(", ")}`);
   }
   if (!Number.isInteger(resolved.width) || resolved.width < 1) {
-    throw createError("INVALID_ARGUMENT", `width must be a positive integer, got ${resolved.width}`);
+    throw createError("INVALID_ARGUMENT", `width must be a positive integer, got ${describe(resolved.width)}`);
   }
   if (typeof resolved.question !== "string" || resolved.question.length === 0) {
     throw createError("INVALID_ARGUMENT", "question must be a non-empty string");

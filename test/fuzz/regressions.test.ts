@@ -176,6 +176,12 @@ const regressions: Regression[] = [
     expected: "INVALID_PROJECTOR",
   })),
   {
+    what: "a Symbol as reason()'s width threw a TypeError from the error message's template string (options #717 of seed 3)",
+    cls: "options",
+    fuzzCase: { target: "reason", options: { width: { pick: "type", i: 8 } } },
+    expected: "INVALID_ARGUMENT",
+  },
+  {
     what: "a context of 1 for width 10,000 aborted the process: more sequences than a batch holds (cli #569, GGML_ASSERT n_outputs_max)",
     cls: "cli",
     fuzzCase: { command: "run", args: [{ flag: "-m", model: { kind: "good" } }, { question: "q".repeat(3000) }, { flag: "--context-size", value: "1" }, { flag: "--width", value: "10000" }], fast: false },
