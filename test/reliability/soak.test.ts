@@ -51,8 +51,12 @@ test("reason() over and over on one long-lived model: no growth, nothing left op
   const strategies: StrategyName[] = ["single", "stage-beam", "best-of-n", "single"];
   let afterWarmup: Footprint | null = null;
   const started = performance.now();
+  // RSS at every tenth of the run after the warm-up: a leak climbs steadily, an allocator settling flattens.
+  const curve: number[] = [];
+  const every = Math.max(1, Math.floor((calls - warmup) / 10));
   for (let i = 0; i < calls; i++) {
     if (i === warmup) afterWarmup = await footprint();
+    if (i >= warmup && (i - warmup) % every === 0) curve.push(Math.round(process.memoryUsage().rss / 2 ** 20));
     const result = await model.reason({
       question: `Question ${i % 50}: what is in the image?`,
       image: i % 3 === 0 ? undefined : image,
@@ -76,6 +80,7 @@ test("reason() over and over on one long-lived model: no growth, nothing left op
   expect(context.freeSequences).toBe(24 - context.prefixCache!.size);
   await model.dispose();
   expect((await footprint()).handles, "native handles once the model is gone").toEqual(before.handles);
-  results["reason() calls on one model"] = { calls, warmupCalls: warmup, ...g, durationS: Math.round(ms / 100) / 10, handlesBack: true };
+  curve.push(Math.round(after.rss / 2 ** 20));
+  results["reason() calls on one model"] = { calls, warmupCalls: warmup, ...g, rssCurveMiB: curve, durationS: Math.round(ms / 100) / 10, handlesBack: true };
   recordResults("soak", results);
 }, size(300_000, 3_600_000));
