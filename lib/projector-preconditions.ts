@@ -138,8 +138,8 @@ function checkMlpTensors(path: string, meta: GgufMetadata): void {
     const up = dims(`${blk}.ffn_up.weight`);
     const down = dims(`${blk}.ffn_down.weight`);
     if (up === undefined || down === undefined) fail(`it lacks ${blk}.ffn_up.weight or ${blk}.ffn_down.weight`);
-    const hidden = down![0] === width ? down![1] : up![1];
     const swapped = down![0] === width;
+    const hidden = swapped ? down![1] : up![1];
     shape(`${blk}.ffn_up.weight`, swapped ? [hidden, width] : [width, hidden ?? ff]);
     shape(`${blk}.ffn_down.weight`, swapped ? [width, hidden] : [hidden ?? ff, width]);
     shape(`${blk}.ffn_up.bias`, [swapped ? width : hidden], false);

@@ -12,7 +12,7 @@ import { encodePng, rgbPattern } from "./fixtures/images.js";
 import { fixturesDir, tinyClip, tinyLlama } from "./fixtures/models.js";
 
 /** The tiny clip fixture rewritten: `rename` maps old tensor names to new ones, `dims` replaces a tensor's dims. */
-function variant(name: string, rename: Record<string, string>, dims: Record<string, number[]> = {}): string {
+function variant(name: string, rename: Readonly<Record<string, string>>, dims: Readonly<Record<string, readonly number[]>> = {}): string {
   const source = tinyClip();
   const meta = readGgufMetadata(source);
   const bytes = readFileSync(source);
@@ -22,7 +22,7 @@ function variant(name: string, rename: Record<string, string>, dims: Record<stri
     meta.kv,
     meta.tensors.map((t) => ({
       name: rename[t.name] ?? t.name,
-      dims: dims[t.name] ?? t.dims,
+      dims: [...(dims[t.name] ?? t.dims)],
       type: t.type,
       // A replaced shape gets zeros of its size (F32, the fixture's type): the writer checks sizes.
       encoded: () => [dims[t.name] ? new Uint8Array(dims[t.name]!.reduce((a, b) => a * b, 4)) : bytes.subarray(meta.dataOffset + t.offset, meta.dataOffset + t.offset + t.byteLength!)],
