@@ -8,6 +8,7 @@
 import { createError } from "./errors.js";
 import { readGgufMetadata, type GgufMetadata } from "./gguf/reader.js";
 import { GgufType, type GgufValue } from "./gguf/types.js";
+import { projectorKeyTypes } from "./projector-key-types.js";
 
 const CLASS_EMBEDDING = "v.class_embd";
 const PATCH_BIAS = "v.patch_embd.bias";
@@ -34,6 +35,25 @@ const rules: Record<string, { present?: string[]; absent?: string[] }> = {
   llama4: { present: [CLASS_EMBEDDING, POSITION_EMBEDDING] },
   nemotron_v2_vl: { present: [CLASS_EMBEDDING, POSITION_EMBEDDING] },
 };
+
+const keyTypes = projectorKeyTypes();
+const typeName = (type: GgufType) => (GgufType[type] ?? `type ${type}`).toLowerCase();
+/** "a uint32", "an int32" (a type name read aloud: "u" sounds as "you"). */
+const withArticle = (name: string) => `${/^[aeio]/.test(name) ? "an" : "a"} ${name}`;
+
+/**
+ * Every key libmtmd reads with a scalar getter holds the one type that getter accepts (anything else is a
+ * GGML_ASSERT in gguf.cpp: fuzz seed 4, gguf #375). An integer stored in a narrower or signed type is
+ * refused too, as libmtmd would abort on it, rather than converted behind the user's back.
+ */
+function checkValueTypes(path: string, kv: Map<string, GgufValue>): void {
+  for (const [key, value] of kv) {
+    const expected = keyTypes.get(key);
+    if (expected === undefined || value.type === expected) continue;
+    const got = value.type === GgufType.ARRAY ? `an array of ${typeName(value.itemType)}` : withArticle(typeName(value.type));
+    throw createError("INVALID_PROJECTOR", `${path}: ${key} is ${got}, but libmtmd reads it as ${withArticle(typeName(expected))}: the projector file is damaged; convert it again`);
+  }
+}
 
 /**
  * The vision hyperparameters libmtmd builds its graph from, as the fuzz harness found them crashing it:
@@ -159,6 +179,7 @@ function checkMlpTensors(path: string, meta: GgufMetadata): void {
 /** Throws INVALID_PROJECTOR when the file would trip one of libmtmd's asserts. */
 export function checkProjectorFile(path: string): void {
   const meta = readGgufMetadata(path);
+  checkValueTypes(path, meta.kv);
   checkHyperparameters(path, meta.kv);
   checkTensorTable(path, meta);
   const typeValue = meta.kv.get("clip.projector_type") ?? meta.kv.get("clip.vision.projector_type");

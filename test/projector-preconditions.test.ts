@@ -5,21 +5,30 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { readGgufMetadata } from "../lib/gguf/reader.js";
+import { GgufType, type GgufValue } from "../lib/gguf/types.js";
 import { writeGguf } from "../lib/gguf/writer.js";
 import { loadModel, type Model } from "../lib/index.js";
 import { checkProjectorFile } from "../lib/projector-preconditions.js";
 import { encodePng, rgbPattern } from "./fixtures/images.js";
 import { fixturesDir, tinyClip, tinyLlama } from "./fixtures/models.js";
 
-/** The tiny clip fixture rewritten: `rename` maps old tensor names to new ones, `dims` replaces a tensor's dims. */
-function variant(name: string, rename: Readonly<Record<string, string>>, dims: Readonly<Record<string, readonly number[]>> = {}): string {
+/**
+ * The tiny clip fixture rewritten: `rename` maps old tensor names to new ones, `dims` replaces a tensor's
+ * dims, `kv` replaces metadata values.
+ */
+function variant(
+  name: string,
+  rename: Readonly<Record<string, string>>,
+  dims: Readonly<Record<string, readonly number[]>> = {},
+  kv: Readonly<Record<string, GgufValue>> = {},
+): string {
   const source = tinyClip();
   const meta = readGgufMetadata(source);
   const bytes = readFileSync(source);
   const path = join(fixturesDir, `${name}.${process.pid}.gguf`);
   writeGguf(
     path,
-    meta.kv,
+    new Map([...meta.kv, ...Object.entries(kv)]),
     meta.tensors.map((t) => ({
       name: rename[t.name] ?? t.name,
       dims: [...(dims[t.name] ?? t.dims)],
@@ -72,4 +81,18 @@ test.each([
   } catch (error) {
     expect((error as { code: string }).code).toBe("INVALID_PROJECTOR");
   }
+});
+
+test.each([
+  ["clip.vision.image_size", { type: GgufType.UINT8, value: 56 }, "a uint8"],
+  ["clip.vision.image_size", { type: GgufType.INT32, value: 56 }, "an int32"],
+  ["clip.use_gelu", { type: GgufType.UINT32, value: 1 }, "a uint32"],
+  ["clip.projector_type", { type: GgufType.ARRAY, itemType: GgufType.STRING, value: ["mlp"] }, "an array of string"],
+  ["clip.vision.attention.layer_norm_epsilon", { type: GgufType.FLOAT64, value: 1e-5 }, "a float64"],
+] as [string, GgufValue, string][])("%s stored as another type than libmtmd reads is INVALID_PROJECTOR, not an abort (%j)", async (key, value, got) => {
+  const path = variant(`tiny-clip-type-${key}-${value.type}`, {}, {}, { [key]: value });
+  written.push(path);
+  expect(() => checkProjectorFile(path)).toThrow(expect.objectContaining({ code: "INVALID_PROJECTOR", message: expect.stringContaining(`${key} is ${got}`) }));
+  // through the public API too: the model stays usable
+  await expect(model.loadProjector(path, { threads: 1, useGpu: false })).rejects.toMatchObject({ code: "INVALID_PROJECTOR" });
 });

@@ -176,6 +176,12 @@ const regressions: Regression[] = [
     expected: "INVALID_PROJECTOR",
   })),
   {
+    what: "a projector key's value type overwritten to uint8: libmtmd's typed getter aborted the process (seed 4 gguf #375, GGML_ASSERT(type_to_gguf_type<T>::value == type))",
+    cls: "gguf",
+    fuzzCase: { mutator: "overwrite", base: "projector", kind: "valueType", instance: 5, value: "0" },
+    expected: "INVALID_PROJECTOR",
+  },
+  {
     what: "a Symbol as reason()'s width threw a TypeError from the error message's template string (options #717 of seed 3)",
     cls: "options",
     fuzzCase: { target: "reason", options: { width: { pick: "type", i: 8 } } },
