@@ -57,6 +57,12 @@ interface ExclusiveJob {
   reject: (error: unknown) => void;
 }
 
+interface SoonJob {
+  run: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
 export interface SchedulerStats {
   decodeCalls: number;
   tokensDecoded: number;
@@ -69,6 +75,8 @@ export class BatchScheduler {
   readonly stats: SchedulerStats = { decodeCalls: 0, tokensDecoded: 0, forwardMs: 0, readMs: 0 };
   readonly #native: NativeContextBase;
   readonly #queue: (DecodeJob | ExclusiveJob)[] = [];
+  /** Jobs of beforeNextStep(): run at the next gap between steps, ahead of everything queued. */
+  readonly #soon: SoonJob[] = [];
   #pumping = false;
   #idle: (() => void)[] = [];
   /** Set by close(): why every decode from then on is refused. */
@@ -102,6 +110,31 @@ export class BatchScheduler {
   }
 
   /**
+   * Runs `run` (synchronous) at the next gap between steps, ahead of every job queued — so it never
+   * splits a batch step, as a memory operation queued among the steps' jobs would (the step gathers only
+   * the decodes queued before the first such operation). Only for work that may overtake what is queued:
+   * it must not touch a sequence any queued job touches (context.forkInBackground copies a prompt whose
+   * evaluation has finished, into an id nobody else uses).
+   */
+  beforeNextStep<T>(run: () => T): Promise<T> {
+    if (this.#closed) return Promise.reject(this.#closed);
+    return new Promise<T>((resolve, reject) => {
+      this.#soon.push({ run, resolve: resolve as (v: unknown) => void, reject });
+      void this.#pump();
+    });
+  }
+
+  #runSoon(): void {
+    for (const job of this.#soon.splice(0)) {
+      try {
+        job.resolve(job.run());
+      } catch (error) {
+        job.reject(toStagebeamError(error));
+      }
+    }
+  }
+
+  /**
    * Refuses every decode and memory operation from now on with `reason`, those queued included, and
    * cancels the decode running now: what disposing the context does, so requests in flight end with
    * DISPOSED at their next step instead of running to their end first.
@@ -110,12 +143,12 @@ export class BatchScheduler {
     if (this.#closed) return;
     this.#closed = reason;
     this.#running?.cancel();
-    for (const job of this.#queue.splice(0)) job.reject(reason);
+    for (const job of [...this.#queue.splice(0), ...this.#soon.splice(0)]) job.reject(reason);
   }
 
   /** Resolves when nothing is queued or running. */
   drained(): Promise<void> {
-    if (!this.#pumping && this.#queue.length === 0) return Promise.resolve();
+    if (!this.#pumping && this.#queue.length === 0 && this.#soon.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
@@ -123,7 +156,9 @@ export class BatchScheduler {
     if (this.#pumping) return;
     this.#pumping = true;
     try {
-      while (this.#queue.length > 0) {
+      while (this.#queue.length > 0 || this.#soon.length > 0) {
+        this.#runSoon();
+        if (this.#queue.length === 0) continue;
         const head = this.#queue[0]!;
         if (head.kind === "exclusive") {
           this.#queue.shift();
@@ -137,6 +172,7 @@ export class BatchScheduler {
         // Let every caller whose previous step just finished submit its next one, so they all share
         // this native call instead of alternating.
         await new Promise<void>((resolve) => setImmediate(resolve));
+        this.#runSoon();
         const jobs: DecodeJob[] = [];
         while (this.#queue.length > 0 && this.#queue[0]!.kind === "decode" ) {
           const job = this.#queue.shift() as DecodeJob;

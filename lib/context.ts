@@ -391,6 +391,67 @@ export class Context implements EngineContext<Sequence> {
     return this.#register(new Sequence(this, id, parent.state.fork()));
   }
 
+  /**
+   * @internal A fork of `parent` as it is at this call, without waiting for it: the state is copied now
+   * and the cell copy runs at the next gap between steps, ahead of everything queued (so it splits no
+   * step), which is before anything the caller queues next on `parent`: the caller goes on with `parent`
+   * at once. `parent` must have no operation queued or running. When the copy's turn comes, `into()` says where it goes: "new" for a free id, a sequence of
+   * the caller's own (idle, nobody else's) to clear and reuse — its id then passes to the fork without
+   * ever being free, so nobody else can take it meanwhile — or null to skip. Resolves with the fork, or
+   * null when skipped or no id was free.
+   */
+  forkInBackground(parent: Sequence, into: () => Sequence | "new" | null, onFork?: (fork: Sequence) => void): Promise<Sequence | null> {
+    let state: SequenceState;
+    try {
+      this.#checkLive();
+      parent.checkLive();
+      state = parent.state.fork();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // Ahead of the steps queued: the prompt's evaluation is over, so no queued job touches `parent`.
+    // `onFork` runs in the same turn, so that a caller can record the fork before the next copy's `into()`.
+    const copied = this.scheduler.beforeNextStep(() => {
+      const target = into();
+      if (target === null) return null;
+      const native = this.#nativeOrThrow();
+      let id: number;
+      if (target === "new") {
+        const free = this.#freeIds.pop();
+        if (free === undefined) return null;
+        id = free;
+      } else {
+        id = target.id;
+        target.abandon();
+        this.#sequences.delete(target);
+        native.seqRemove(id, -1, -1);
+        this.ledger.remove(id);
+      }
+      try {
+        native.seqCopy(parent.id, id, -1, -1);
+        this.ledger.copy(parent.id, id);
+      } catch (error) {
+        native.seqRemove(id, -1, -1);
+        this.ledger.remove(id);
+        this.#freeIds.push(id);
+        throw error;
+      }
+      const fork = this.#register(new Sequence(this, id, state));
+      onFork?.(fork);
+      return fork;
+    });
+    return copied.then(
+      (fork) => {
+        if (fork === null) state.dispose();
+        return fork;
+      },
+      (error: unknown) => {
+        state.dispose();
+        throw error;
+      },
+    );
+  }
+
   /** @internal */
   async releaseSequence(sequence: Sequence): Promise<void> {
     if (!this.#sequences.delete(sequence)) return;

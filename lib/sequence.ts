@@ -184,6 +184,16 @@ export class Sequence implements EngineSequence {
     return this.lock.run(() => this.context.releaseSequence(this));
   }
 
+  /**
+   * @internal Marks the sequence disposed and frees its sampler, for a caller that has already taken its
+   * cells and id (context.forkInBackground reusing it); nothing may hold or wait on its lock.
+   */
+  abandon(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.state.dispose();
+  }
+
   /** @internal throws DISPOSED for a disposed sequence or context */
   checkLive(): void {
     if (this.#disposed) throw new DisposedError("DISPOSED", `sequence ${this.id} has been disposed`);

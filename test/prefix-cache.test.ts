@@ -114,6 +114,51 @@ describe("prefix cache", () => {
     await plain.dispose();
   });
 
+  test("remembering a prompt holds no request back: concurrent requests share every step", async () => {
+    // Each new prompt is copied into the cache at the next gap between steps, and its request goes on
+    // meanwhile. (Awaited behind the cache's lock, the copies let one request a step join the batch:
+    // 8 concurrent requests took ~2.5× the steps.)
+    const context = await model.createContext({ contextSize: 2048, sequences: 16, threads: 1, prefixCache: { sequences: 4 } });
+    const maxTokens = 6;
+    const before = context.stats.decodeCalls;
+    const results = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const sequence = await context.createSequenceFrom(`[INST] Request ${i}: tell me about rivers number ${i * 7}. [/INST]`);
+        const [r] = await context.generate([sequence], { maxTokens, ignoreEog: true }).result();
+        await sequence.dispose();
+        return r!.tokens;
+      }),
+    );
+    expect(results.every((tokens) => tokens.length === maxTokens)).toBe(true);
+    // one step for the eight prompts, then one a token (the prompts' last tokens go with the first)
+    expect(context.stats.decodeCalls - before).toBeLessThanOrEqual(1 + maxTokens + 1);
+    // and the cache took them: four kept, each holding one id
+    expect(context.prefixCache!.size).toBe(4);
+    expect(context.freeSequences).toBe(16 - 4);
+    // a kept prompt is a hit
+    const cachedItems = context.stats.cachedItems;
+    const again = await context.createSequenceFrom(`[INST] Request 7: tell me about rivers number 49. [/INST]`);
+    expect(context.stats.cachedItems).toBeGreaterThan(cachedItems);
+    await again.dispose();
+    await context.dispose();
+  });
+
+  test("a full cache gives a new prompt the least recently used entry, never one being forked", async () => {
+    const context = await model.createContext({ contextSize: 2048, sequences: 12, threads: 1, prefixCache: { sequences: 1 } });
+    const inputA = ask(imageA, "Describe it.");
+    await continuation(context, inputA); // A is cached
+    const images = [13, 14, 15].map((seed) => encodePng(56, 56, rgbPattern(56, 56, seed)));
+    // hits on A (forks of the entry) and misses that each want A's place, all at once
+    const inputs = [inputA, ask(images[0]!, "Describe it."), inputA, ask(images[1]!, "Describe it."), inputA, ask(images[2]!, "Describe it.")];
+    const got = await Promise.all(inputs.map((input) => continuation(context, input, 6)));
+    for (const [i, input] of inputs.entries()) expect(got[i]).toEqual(await cold(input, 6));
+    expect(context.prefixCache!.size).toBe(1);
+    expect(context.freeSequences).toBe(12 - 1); // the cache holds one id, every request's is back
+    await context.prefixCache!.clear();
+    expect(context.freeSequences).toBe(12);
+    await context.dispose();
+  });
+
   test("a cut at an image gives exactly the logprobs of a fresh evaluation", async () => {
     const cached = await model.createContext({ contextSize: 1024, sequences: 4, threads: 1, prefixCache: {} });
     const plain = await model.createContext({ contextSize: 1024, sequences: 4, threads: 1 });
