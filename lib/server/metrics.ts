@@ -31,6 +31,14 @@ export class ServerMetrics {
     metric("stagebeam_queue_length", "gauge", "Chat requests waiting for a turn.", [["", gauges.waiting]]);
     metric("stagebeam_kv_cells_used", "gauge", "KV cache cells holding a token (the prefix cache's included).", [["", gauges.context?.usedCells ?? 0]]);
     metric("stagebeam_kv_cells_total", "gauge", "KV cache cells of the shared context.", [["", gauges.context?.contextSize ?? 0]]);
+    // The native side of the batch steps: how many, how many tokens, and the seconds spent in the forward
+    // pass and in reading outputs (sampling, logprobs). Against wall time they say how busy the engine
+    // is, and against llama-server's llamacpp:n_decode_total whether requests share steps as well.
+    const steps = gauges.context?.scheduler.stats;
+    metric("stagebeam_decode_calls_total", "counter", "Batch steps (native decode calls) on the shared context.", [["", steps?.decodeCalls ?? 0]]);
+    metric("stagebeam_decode_tokens_total", "counter", "Tokens those steps evaluated (prompts and generated tokens).", [["", steps?.tokensDecoded ?? 0]]);
+    metric("stagebeam_decode_seconds_total", "counter", "Seconds in the forward pass of those steps.", [["", (steps?.forwardMs ?? 0) / 1000]]);
+    metric("stagebeam_output_read_seconds_total", "counter", "Seconds reading their outputs (sampling, logprobs).", [["", (steps?.readMs ?? 0) / 1000]]);
     metric("stagebeam_image_encodes_total", "counter", "Images encoded into the KV cache (the prefix cache saves the others).", [["", gauges.context?.stats.imageEncodes ?? 0]]);
     return `${lines.join("\n")}\n`;
   }

@@ -54,6 +54,23 @@ describe("routes", () => {
     expect(metrics).toMatch(/^stagebeam_kv_cells_used \d+$/m);
   });
 
+  test("/metrics counts the batch steps a completion ran, their tokens and their native seconds", async () => {
+    const counter = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)![1]);
+    const names = ["stagebeam_decode_calls_total", "stagebeam_decode_tokens_total", "stagebeam_decode_seconds_total", "stagebeam_output_read_seconds_total"];
+    const before = await (await get("/metrics")).text();
+    const response = await post({ messages: hi, max_tokens: 4, temperature: 0 });
+    const { usage } = (await json(response)) as { usage: { prompt_tokens: number; completion_tokens: number } };
+    const after = await (await get("/metrics")).text();
+    const delta = Object.fromEntries(names.map((n) => [n, counter(after, n) - counter(before, n)]));
+    // at least one step per generated token after the first (sampled from the prompt's step)
+    expect(delta.stagebeam_decode_calls_total).toBeGreaterThanOrEqual(usage.completion_tokens);
+    // a prompt served from the prefix cache evaluates fewer tokens than it has; the generated ones all pass
+    expect(delta.stagebeam_decode_tokens_total).toBeGreaterThanOrEqual(usage.completion_tokens - 1);
+    expect(delta.stagebeam_decode_tokens_total).toBeLessThanOrEqual(usage.prompt_tokens + usage.completion_tokens);
+    expect(delta.stagebeam_decode_seconds_total).toBeGreaterThan(0);
+    expect(delta.stagebeam_output_read_seconds_total).toBeGreaterThanOrEqual(0);
+  });
+
   test("while the model loads, every route is 503 with Retry-After", async () => {
     const r = loadingResponse();
     expect(r.status).toBe(503);
