@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // npm run bench:server: `stagebeam serve` against llama.cpp's llama-server (built from the same sources
-// with the same options, bench/peers.mjs), one after the other on the same model, slots, context and
-// threads. Writes bench/results/server.md and server.json (with --smoke: smoke-server.*, the tiny model
+// with the same options, bench/peers.mjs), on the same model, slots, context and threads. Both servers
+// are up at once and take turns: each concurrency level runs in rounds, llama-server then stagebeam in
+// odd rounds and the other way round in even ones, so that drift in the machine's speed (a shared 2-core
+// VM varies by ±5% from minute to minute) falls on both sides alike. Writes bench/results/server.md and server.json (with --smoke: smoke-server.*, the tiny model
 // and a few short requests, which a test runs so the harness cannot rot).
 //
 // Rows:
@@ -9,12 +11,14 @@
 //   requests per minute, p50/p95 latency, generated tokens/s. Every request has its own prompt (the
 //   same set on both sides), greedy (temperature 0, seed 0), streaming off, the same max_tokens; each
 //   side serves with as many slots as the most clients and one KV pool of slots × per-slot context.
-//   Target: at 8 clients ≥ 0.95× llama-server's requests per minute.
+//   Target: at 8 clients ≥ 0.95× llama-server's requests per minute (the median of the rounds' ratios).
+//   Also counted from each server's /metrics: batch steps (llama_decode calls) per request, so a gap
+//   can be told apart as more steps (scheduling) or slower ones (per-step work).
 // - Staged reasoning, stage-beam width 2 (prefilled tags, logprob judge, same seed): the same search
 //   through `stagebeam serve` and through model.reason() in this process, alternating, medians; the
 //   HTTP layer's overhead in percent. Target ≤ 3%.
 //
-// Options: --smoke, --clients 1,4,8, --requests K (per client), --max-tokens N, --prompt-words N,
+// Options: --smoke, --clients 1,4,8, --requests K (per client), --rounds R, --max-tokens N, --prompt-words N,
 // --staged-runs N, --stage-tokens N, --threads N.
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -34,6 +38,7 @@ const { values: args } = parseArgs({
     smoke: { type: "boolean", default: false },
     clients: { type: "string" },
     requests: { type: "string" },
+    rounds: { type: "string" },
     "max-tokens": { type: "string" },
     "prompt-words": { type: "string" },
     "staged-runs": { type: "string" },
@@ -47,6 +52,7 @@ const number = (name, smokeValue, fullValue) => Number(args[name] ?? (smoke ? sm
 const sizes = {
   clients: (args.clients ?? "1,4,8").split(",").map(Number),
   requests: number("requests", 2, 6),
+  rounds: number("rounds", 2, 3),
   maxTokens: number("max-tokens", 8, 48),
   // ~1.3 tokens a word with the Llama 3 vocabulary: ~100-token prompts
   promptWords: number("prompt-words", 16, 75),
@@ -71,7 +77,12 @@ const percentile = (xs, p) => {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 };
-const median = (xs) => percentile(xs, 50);
+/** The middle value, or the mean of the two middle ones. */
+const median = (xs) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
 
 const WORDS = "the a river stone light morning city garden window letter music forest quiet bright old new small long road house paper story question answer number color shadow".split(" ");
 /** The i-th prompt: its own opening (no two share more than the template's lead), then filler words. */
@@ -97,7 +108,7 @@ function freePort() {
 }
 
 /** A server process: its URL once it answers /health, and how to stop it. */
-async function startServer(name, command, argv, urlFrom) {
+async function startServer(name, command, argv, urlFrom, stepsMetric) {
   const child = spawn(command, argv, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
   let log = "";
   child.stderr.on("data", (d) => (log = (log + d.toString()).slice(-20000)));
@@ -117,7 +128,7 @@ async function startServer(name, command, argv, urlFrom) {
       const url = urlFrom(log);
       if (url) {
         const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
-        if (ok) return { url, stop };
+        if (ok) return { name, url, stop, stepsMetric };
       }
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -133,6 +144,7 @@ async function stagebeamServe(modelPath) {
     process.execPath,
     [join(root, "dist", "cli", "main.js"), "serve", "-m", modelPath, "--port", "0", "--threads", String(sizes.threads), "--parallel", String(slots), "--context-size", String(contextSize), "--max-queue", "1000"],
     (log) => /listening on (http:\/\/\S+)/.exec(log)?.[1],
+    "stagebeam_decode_calls_total",
   );
 }
 
@@ -142,8 +154,9 @@ async function llamaCppServer(bin, modelPath) {
   return startServer(
     "llama-server",
     bin,
-    ["-m", modelPath, "--host", "127.0.0.1", "--port", String(port), "-np", String(slots), "-c", String(contextSize), "-kvu", "-t", t, "-tb", t, "--no-webui", "--no-jinja", "--reasoning-format", "none"],
+    ["-m", modelPath, "--host", "127.0.0.1", "--port", String(port), "-np", String(slots), "-c", String(contextSize), "-kvu", "-t", t, "-tb", t, "--no-webui", "--no-jinja", "--reasoning-format", "none", "--metrics"],
     () => `http://127.0.0.1:${port}`,
+    "llamacpp:n_decode_total",
   );
 }
 
@@ -161,8 +174,17 @@ async function chat(url, body) {
 
 const plainBody = (i) => ({ messages: [{ role: "user", content: promptText(i) }], max_tokens: sizes.maxTokens, temperature: 0, seed: 0, stream: false });
 
+/** A counter of a server's Prometheus /metrics (0 when absent). */
+async function counter(url, name) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = new RegExp(`^${name.replace(/[:.]/g, "\\$&")}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
 /** `clients` clients, each sending `requests` requests back to back; request r of client c is prompt c·K + r. */
-async function load(url, clients, offset) {
+async function load(server, clients, offset) {
+  const url = server.url;
+  const stepsBefore = await counter(url, server.stepsMetric);
   const latencies = [];
   const texts = new Map();
   let completionTokens = 0;
@@ -190,9 +212,12 @@ async function load(url, clients, offset) {
     }),
   );
   const wall = (performance.now() - t0) / 1000;
+  const steps = (await counter(url, server.stepsMetric)) - stepsBefore;
   const n = clients * sizes.requests;
   return {
     requests: n,
+    steps,
+    latencies,
     wallSeconds: wall,
     requestsPerMinute: (60 * n) / wall,
     p50: median(latencies),
@@ -205,17 +230,50 @@ async function load(url, clients, offset) {
   };
 }
 
-/** Every concurrency level on one server, after one warm-up request. Prompts differ across levels too. */
-async function plainRows(name, server) {
-  await chat(server.url, plainBody(-1));
+/**
+ * Every concurrency level on both servers, after one warm-up request each: `rounds` rounds a level, the
+ * two sides taking turns (llama-server first in odd rounds). Every round has its own prompts, the same on
+ * both sides. Per level: each side's rounds, and the median of the rounds' throughput ratios.
+ */
+async function plainRows(ours, peer) {
+  await chat(ours.url, plainBody(-1));
+  await chat(peer.url, plainBody(-1));
   const out = [];
   let offset = 0;
   for (const clients of sizes.clients) {
-    say(`${name}: ${clients} client(s) × ${sizes.requests} requests …`);
-    out.push({ clients, ...(await load(server.url, clients, offset)) });
-    offset += clients * sizes.requests;
+    const rounds = { ours: [], peer: [] };
+    for (let round = 0; round < sizes.rounds; round++) {
+      const order = round % 2 === 0 ? ["peer", "ours"] : ["ours", "peer"];
+      for (const side of order) {
+        const server = side === "ours" ? ours : peer;
+        say(`${server.name}: ${clients} client(s) × ${sizes.requests} requests, round ${round + 1} of ${sizes.rounds} …`);
+        rounds[side].push(await load(server, clients, offset));
+      }
+      offset += clients * sizes.requests;
+    }
+    out.push({ clients, rounds });
   }
   return out;
+}
+
+/** One side's rounds of a level pooled: throughput over all its requests, latency percentiles over all. */
+function pooled(rounds) {
+  const sum = (f) => rounds.reduce((a, r) => a + f(r), 0);
+  const wall = sum((r) => r.wallSeconds);
+  const requests = sum((r) => r.requests);
+  const latencies = rounds.flatMap((r) => r.latencies);
+  return {
+    requests,
+    wallSeconds: wall,
+    requestsPerMinute: (60 * requests) / wall,
+    roundsRequestsPerMinute: rounds.map((r) => r.requestsPerMinute),
+    p50: median(latencies),
+    p95: percentile(latencies, 95),
+    tokensPerSecond: sum((r) => r.completionTokens) / wall,
+    stepsPerRequest: sum((r) => r.steps) / requests,
+    promptTokensPerRequest: rounds[0].promptTokensPerRequest,
+    unparsed: sum((r) => r.unparsed),
+  };
 }
 
 const STAGED_QUESTION = "A farmer has 17 sheep and all but 9 run away. How many sheep are left?";
@@ -276,15 +334,15 @@ function markdown(r) {
     "",
     `Model: ${r.model}. ${r.slots} slots (stagebeam: --parallel ${r.slots}; llama-server: -np ${r.slots} -kvu), one KV pool of ${r.contextSize} tokens, ${r.machine.threads} threads each. ` +
       `Plain chat completions: ~${Math.round(r.promptTokens)}-token prompts, each its own, max_tokens ${r.sizes.maxTokens}, temperature 0, seed 0, streaming off; each client sends ${r.sizes.requests} requests back to back. ` +
-      `The servers ran one after the other. This run took ${r.minutes} min${r.wroteModels ? ", writing the models included" : ""}.`,
+      `Both servers were up at once and took turns, ${r.sizes.rounds} round${r.sizes.rounds === 1 ? "" : "s"} a level (llama-server first in odd rounds), each round with its own prompts; the ratio is the median of the rounds' ratios, the other columns pool the rounds. This run took ${r.minutes} min${r.wroteModels ? ", writing the models included" : ""}.`,
     "",
-    "Same text: requests both answered with the same text (greedy on the same weights). Unparsed: llama-server's chat parser refused an answer cut off inside a UTF-8 character (a 500 after the work; timed as answered, counted as max_tokens tokens).",
+    "Steps/request: batch steps (llama_decode calls, from each server's /metrics) per request; as many steps on both sides means the requests shared steps as well, and a gap is then per-step work. Same text: requests both answered with the same text (greedy on the same weights). Unparsed: llama-server's chat parser refused an answer cut off inside a UTF-8 character (a 500 after the work; timed as answered, counted as max_tokens tokens).",
     "",
-    "| clients | requests | stagebeam req/min | llama-server req/min | ratio | stagebeam p50 / p95 s | llama-server p50 / p95 s | stagebeam tok/s | llama-server tok/s | same text |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| clients | requests | stagebeam req/min | llama-server req/min | ratio (rounds) | stagebeam p50 / p95 s | llama-server p50 / p95 s | stagebeam tok/s | llama-server tok/s | steps/request stagebeam / llama-server | same text |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...r.plain.map(
       (row) =>
-        `| ${row.clients} | ${row.requests} | ${fmt(row.ours.requestsPerMinute)} | ${fmt(row.peer.requestsPerMinute)} | ${fmt(row.ratio, 3)} | ${fmt(row.ours.p50, 2)} / ${fmt(row.ours.p95, 2)} | ${fmt(row.peer.p50, 2)} / ${fmt(row.peer.p95, 2)} | ${fmt(row.ours.tokensPerSecond)} | ${fmt(row.peer.tokensPerSecond)} | ${row.sameText}/${row.compared}${row.peer.unparsed ? ` (${row.peer.unparsed} unparsed by llama-server)` : ""} |`,
+        `| ${row.clients} | ${row.requests} | ${fmt(row.ours.requestsPerMinute)} | ${fmt(row.peer.requestsPerMinute)} | ${fmt(row.ratio, 3)} (${row.roundRatios.map((x) => fmt(x, 3)).join(", ")}) | ${fmt(row.ours.p50, 2)} / ${fmt(row.ours.p95, 2)} | ${fmt(row.peer.p50, 2)} / ${fmt(row.peer.p95, 2)} | ${fmt(row.ours.tokensPerSecond)} | ${fmt(row.peer.tokensPerSecond)} | ${fmt(row.ours.stepsPerRequest, 1)} / ${fmt(row.peer.stepsPerRequest, 1)} | ${row.sameText}/${row.compared}${row.peer.unparsed ? ` (${row.peer.unparsed} unparsed by llama-server)` : ""} |`,
     ),
     "",
     `Target: at ${r.target.clients} clients ≥ ${r.target.throughput}× llama-server's requests per minute — ${r.throughputMet === null ? "not measured" : r.throughputMet ? "met" : "not met"}${r.smoke ? " (smoke: not judged)" : ""}.`,
@@ -307,26 +365,23 @@ if (!bin) {
 const { models, wrote } = await benchModels(root, { smoke, say });
 const model = models.find((m) => m.type === (smoke ? "q8_0" : "q4_0"));
 
-say(`llama-server (${bin}) …`);
+say(`llama-server (${bin}) and stagebeam serve …`);
 const peerServer = await llamaCppServer(bin, model.path);
-let peer;
+let rows;
 try {
-  peer = await plainRows("llama-server", peerServer);
+  const ourServer = await stagebeamServe(model.path);
+  try {
+    rows = await plainRows(ourServer, peerServer);
+  } finally {
+    await ourServer.stop();
+  }
 } finally {
   await peerServer.stop();
-}
-say("stagebeam serve …");
-const ourServer = await stagebeamServe(model.path);
-let ours;
-let staged;
-try {
-  ours = await plainRows("stagebeam serve", ourServer);
-} finally {
-  await ourServer.stop();
 }
 // A fresh server for the staged row: its context then has the same history as the one made here (the
 // plain rows' prompts cached, or the cells they used, would change where the search's cells go).
 say("staged reasoning: stage-beam width 2 through the server and through model.reason() …");
+let staged;
 const stagedServer = await stagebeamServe(model.path);
 try {
   staged = await stagedRow(stagedServer, model.path);
@@ -334,13 +389,14 @@ try {
   await stagedServer.stop();
 }
 
-const plain = sizes.clients.map((clients, i) => {
-  const o = ours[i];
-  const p = peer[i];
-  const both = [...o.texts].filter(([k, text]) => text !== null && p.texts.get(k) != null);
-  const sameText = both.filter(([k, text]) => p.texts.get(k) === text).length;
-  const strip = ({ texts, ...rest }) => rest;
-  return { clients, requests: o.requests, ours: strip(o), peer: strip(p), ratio: o.requestsPerMinute / p.requestsPerMinute, sameText, compared: both.length };
+const plain = rows.map(({ clients, rounds }) => {
+  const texts = (side) => new Map(rounds[side].flatMap((r) => [...r.texts]));
+  const o = texts("ours");
+  const p = texts("peer");
+  const both = [...o].filter(([k, text]) => text !== null && p.get(k) != null);
+  const sameText = both.filter(([k, text]) => p.get(k) === text).length;
+  const ratios = rounds.ours.map((r, i) => r.requestsPerMinute / rounds.peer[i].requestsPerMinute);
+  return { clients, requests: rounds.ours.length * rounds.ours[0].requests, ours: pooled(rounds.ours), peer: pooled(rounds.peer), roundRatios: ratios, ratio: median(ratios), sameText, compared: both.length };
 });
 const atTarget = plain.find((row) => row.clients === target.clients);
 const result = {
@@ -350,8 +406,8 @@ const result = {
   sizes,
   slots,
   contextSize,
-  promptTokens: ours[0].promptTokensPerRequest,
-  peerPromptTokens: peer[0].promptTokensPerRequest,
+  promptTokens: plain[0].ours.promptTokensPerRequest,
+  peerPromptTokens: plain[0].peer.promptTokensPerRequest,
   target,
   plain,
   throughputMet: atTarget ? atTarget.ratio >= target.throughput : null,

@@ -87,14 +87,24 @@ test("npm run bench:server -- --smoke runs stagebeam serve and llama-server on t
   expect(result.machine.llamaCpp).toContain("80fb11ac73e6");
   expect(result.plain.map((r: { clients: number }) => r.clients)).toEqual([1, 4, 8]);
   for (const row of result.plain) {
-    expect(row.requests).toBe(row.clients * result.sizes.requests);
+    expect(row.requests).toBe(row.clients * result.sizes.requests * result.sizes.rounds);
     for (const side of [row.ours, row.peer]) {
       expect(side.requestsPerMinute).toBeGreaterThan(0);
+      expect(side.roundsRequestsPerMinute).toHaveLength(result.sizes.rounds);
       expect(side.tokensPerSecond).toBeGreaterThan(0);
       expect(side.p50).toBeLessThanOrEqual(side.p95);
+      // read from each server's /metrics; one client alone takes at least a step per generated token
+      // after the first, concurrent clients share theirs
+      expect(side.stepsPerRequest).toBeGreaterThan(0);
+      if (row.clients === 1) expect(side.stepsPerRequest).toBeGreaterThanOrEqual(result.sizes.maxTokens - 1);
     }
     expect(row.ours.unparsed).toBe(0);
-    expect(row.ratio).toBeCloseTo(row.ours.requestsPerMinute / row.peer.requestsPerMinute, 6);
+    // the ratio is the median of the rounds' paired ratios
+    const ratios = row.ours.roundsRequestsPerMinute.map((x: number, i: number) => x / row.peer.roundsRequestsPerMinute[i]);
+    expect(row.roundRatios).toEqual(ratios);
+    const sorted = [...ratios].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    expect(row.ratio).toBeCloseTo(sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2, 9);
   }
   // the same prompts, rendered by the same template into the same tokens; one client at a time, greedy on
   // the same weights gives the same text (batches of several may round differently)
