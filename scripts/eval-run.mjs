@@ -4,16 +4,25 @@
 // with the generate judge, into one output folder (resumable: a stopped run continues where it was).
 // The folder's summary (accuracy with 95% intervals, by category, cost, judge vs generator accuracy)
 // is copied to bench/results/eval.{md,json,svg}.
-// Usage: node scripts/eval-run.mjs [--seed N] [--limit N] [--threads N]
-import { spawnSync } from "node:child_process";
+// Usage: node scripts/eval-run.mjs [--seed N] [--limit N] [--threads N] [--jobs N]
+// --jobs (default: 2 where there are 2 cores) runs the two judges' strategy groups side by side, each as
+// its own process on --threads threads: the model is tiny, so two 1-thread processes use 2 cores better
+// than one 2-thread process (whose threads spin waiting for each other).
+import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
-  options: { seed: { type: "string", default: "0" }, limit: { type: "string" }, threads: { type: "string", default: "1" } },
+  options: {
+    seed: { type: "string", default: "0" },
+    limit: { type: "string" },
+    threads: { type: "string", default: "1" },
+    jobs: { type: "string", default: String(Math.min(2, availableParallelism())) },
+  },
 });
 const found = spawnSync(process.execPath, [join(root, "scripts", "eval-train.mjs"), "--seed", values.seed, "--print-dir"], { encoding: "utf8" });
 const dir = found.stdout.trim();
@@ -42,15 +51,28 @@ function copySummary() {
   copyFileSync(join(out, "summary.json"), join(results, "eval.json"));
   copyFileSync(join(out, "accuracy-vs-time.svg"), join(results, "eval.svg"));
 }
-for (const args of runs) {
+/** One `stagebeam eval` over a group of strategies; resolves with its exit status. */
+function evalGroup(args) {
   const started = Date.now();
-  const run = spawnSync(process.execPath, [join(root, "dist", "cli", "main.js"), ...common, ...args], { stdio: "inherit" });
-  process.stderr.write(`${args.join(" ")}: ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
-  if (run.status !== 0) {
-    copySummary();
-    process.stderr.write(`stagebeam eval stopped (exit ${run.status}); the summary so far is in bench/results/eval.*; rerun npm run eval (same options) to resume\n`);
-    process.exit(run.status ?? 1);
-  }
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(root, "dist", "cli", "main.js"), ...common, ...args], { stdio: "inherit" });
+    child.on("exit", (code) => {
+      process.stderr.write(`${args.join(" ")}: ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+      resolve(code ?? 1);
+    });
+  });
 }
+const jobs = Math.max(1, Number(values.jobs));
+const statuses = [];
+for (let i = 0; i < runs.length; i += jobs) statuses.push(...(await Promise.all(runs.slice(i, i + jobs).map(evalGroup))));
+const failed = statuses.find((status) => status !== 0);
+if (failed !== undefined) {
+  copySummary();
+  process.stderr.write(`stagebeam eval stopped (exit ${failed}); the summary so far is in bench/results/eval.*; rerun npm run eval (same options) to resume\n`);
+  process.exit(failed);
+}
+// Groups run side by side each wrote the folder's summary when they ended, the first before the other's
+// rows were all in: a last resumed pass (every row done, nothing runs) writes it over the whole folder.
+if (jobs > 1) await evalGroup(runs[0]);
 copySummary();
 process.stderr.write(`eval: ${((Date.now() - clock) / 1000).toFixed(0)} s; results in ${out} and bench/results/eval.{md,json,svg}\n`);

@@ -29,7 +29,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
   options: {
     seed: { type: "string", default: "0" },
-    "train-seconds": { type: "string", default: "1680" },
+    "train-seconds": { type: "string", default: "2100" },
     force: { type: "boolean", default: false },
     /** Only print the cache folder of this seed's model (for scripts/eval-run.mjs). */
     "print-dir": { type: "boolean", default: false },
@@ -45,7 +45,7 @@ const config = { ...MODEL, seed, lr: 2e-3, batch_tokens: 5000, train_seconds: tr
 
 const trainer = join(root, "eval", "train", "tiny_llava.py");
 /** Raise when the training examples this script makes change (the cache key does not read this file). */
-const EXAMPLES_VERSION = 1;
+const EXAMPLES_VERSION = 2;
 const key = createHash("sha256")
   .update(JSON.stringify({ config, DATA, EXAMPLES_VERSION }))
   .update(readFileSync(trainer))
@@ -114,7 +114,13 @@ function forcedChoice(forced, options, chosen) {
 
 const images = [];
 const examples = [];
-const add = (ids, target, image) => examples.push({ ids: [...ids, ...target], loss_from: ids.length, image });
+const add = (ids, target, image, weight = 1) => examples.push({ ids: [...ids, ...target], loss_from: ids.length, image, weight });
+/**
+ * Loss weight of a judge's target tokens. The first model (version 1: one stage judge per item, weight 1)
+ * never learnt to judge: its logprob judge gave "1" and "2" a coin's odds, because a decision is one
+ * token against the ~100 of each staged answer in the mean loss.
+ */
+const JUDGE_WEIGHT = 4;
 const random = seededRandom(deriveSeed(seed, "training-mix"));
 for (const item of train) {
   const rgb = render(item.scene);
@@ -124,28 +130,32 @@ for (const item of train) {
   const question = questionPrompt(item);
   // the four-stage answer, as the model writes it with structure forcing off (the default)
   add(await promptIds(userTurn(question, true), item.image), answerIds(stagedAnswer(item.stages)), image);
-  // one stage judge per item (a random stage), as the generate judge answers or as the logprob judge reads
+  // two stage judges per item (two random stages), each as the generate judge answers or as the logprob
+  // judge reads
   const judges = judgeExamples(item, seed);
-  const pair = judges[Math.floor(random() * 4)];
-  const pairIds = await judgeIds({ text: pair.prompt, shared: pair.prompt.slice(0, pair.prompt.indexOf("Response 1: ")) }, item.image);
-  if (random() < 0.5) add(pairIds, answerIds(pair.target), image);
-  else add(pairIds, forcedChoice(FORCED_CHOICE_PREFIX, ["1", "2"], pair.better - 1), image);
+  const first = Math.floor(random() * 4);
+  for (const stage of [first, (first + 1 + Math.floor(random() * 3)) % 4]) {
+    const pair = judges[stage];
+    const pairIds = await judgeIds({ text: pair.prompt, shared: pair.prompt.slice(0, pair.prompt.indexOf("Response 1: ")) }, item.image);
+    if (random() < 0.5) add(pairIds, answerIds(pair.target), image, JUDGE_WEIGHT);
+    else add(pairIds, forcedChoice(FORCED_CHOICE_PREFIX, ["1", "2"], pair.better - 1), image, JUDGE_WEIGHT);
+  }
   // the reasoning check (text only), one in three items
   if (random() < 1 / 3) {
     const check = judges[4 + (random() < 0.5 ? 0 : 1)];
     const ids = await judgeIds({ text: check.prompt, shared: check.prompt.slice(0, check.prompt.indexOf("Reasoning: ")) }, null);
-    if (random() < 0.5) add(ids, answerIds(check.target), -1);
-    else add(ids, forcedChoice(FORCED_VERDICT_PREFIX, ["correct", "incorrect"], check.verdict === "correct" ? 0 : 1), -1);
+    if (random() < 0.5) add(ids, answerIds(check.target), -1, JUDGE_WEIGHT);
+    else add(ids, forcedChoice(FORCED_VERDICT_PREFIX, ["correct", "incorrect"], check.verdict === "correct" ? 0 : 1), -1, JUDGE_WEIGHT);
   }
-  // best-of-n's judge: two whole answers, one in five items
-  if (random() < 1 / 5) {
+  // best-of-n's judge: two whole answers, two in five items
+  if (random() < 2 / 5) {
     const right = stagedAnswer(item.stages).trim();
     const wrong = stagedAnswer({ ...item.stages, CAPTION: random() < 0.5 ? item.wrong.CAPTION : item.stages.CAPTION, REASONING: item.wrong.REASONING, CONCLUSION: item.wrong.CONCLUSION }).trim();
     const better = random() < 0.5 ? 1 : 2;
     const message = pairwisePrompt("ANSWER", question, better === 1 ? right : wrong, better === 1 ? wrong : right);
     const ids = await judgeIds(message, item.image);
-    if (random() < 0.5) add(ids, answerIds(`Since response ${better} answers the question correctly, I choose response ${better}.`), image);
-    else add(ids, forcedChoice(FORCED_CHOICE_PREFIX, ["1", "2"], better - 1), image);
+    if (random() < 0.5) add(ids, answerIds(`Since response ${better} answers the question correctly, I choose response ${better}.`), image, JUDGE_WEIGHT);
+    else add(ids, forcedChoice(FORCED_CHOICE_PREFIX, ["1", "2"], better - 1), image, JUDGE_WEIGHT);
   }
 }
 await model.dispose();

@@ -191,14 +191,16 @@ def collate(examples, idx, to_sub):
     ids = torch.zeros(len(idx), T, dtype=torch.long)
     labels = torch.full((len(idx), T), -100, dtype=torch.long)
     image_of = torch.full((len(idx),), -1, dtype=torch.long)
+    weights = torch.zeros(len(idx), T)
     for r, i in enumerate(idx):
         e = examples[i]
         seq = torch.tensor([to_sub[t] if t >= 0 else -1 for t in e["ids"]], dtype=torch.long)
         ids[r, : len(seq)] = seq
         start = e["loss_from"]  # tokens from here on are predicted (from the one before each)
         labels[r, start - 1 : len(seq) - 1] = seq[start:]
+        weights[r, start - 1 : len(seq) - 1] = e.get("weight", 1.0)
         image_of[r] = e["image"]
-    return ids, labels, image_of
+    return ids, labels, image_of, weights
 
 
 def train(args):
@@ -234,11 +236,14 @@ def train(args):
             lr = c["lr"] * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
             for g in opt.param_groups:
                 g["lr"] = lr
-            ids, labels, image_of = collate(examples, idx, to_sub)
+            ids, labels, image_of, weights = collate(examples, idx, to_sub)
             x = model.embed(ids, images, image_of)
             h = model.text.hidden(x)
             mask = labels >= 0
-            loss = F.cross_entropy(model.text.logits(h[mask]), labels[mask])
+            # a weighted mean over predicted tokens: a judge's decision is one token against an answer's ~100,
+            # so unweighted it is a rounding error of the loss (the first model never learnt to judge)
+            w = weights[mask]
+            loss = (F.cross_entropy(model.text.logits(h[mask]), labels[mask], reduction="none") * w).sum() / w.sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
