@@ -169,8 +169,9 @@ export class PrefixCache {
   }
 
   /**
-   * Keeps `sequence`'s prompt without holding its caller up: the copy is queued at once, ahead of
-   * anything the caller queues next, so it holds the prompt alone, and the caller goes on meanwhile.
+   * Keeps `sequence`'s prompt without holding its caller up: the copy runs at the next gap between
+   * steps, ahead of every queued job and so of anything the caller queues next (it holds the prompt
+   * alone), and the caller goes on meanwhile.
    * (Awaited, as it was, each new request waited a batch step for it, one request after another behind
    * the cache's lock: eight concurrent requests joined the batch one a step, so its first steps carried
    * 1, 2, 3 … sequences instead of 8, and stagebeam serve took ~40% more steps than llama-server.)
@@ -179,19 +180,26 @@ export class PrefixCache {
    */
   #rememberInBackground(sequence: Sequence, items: string[], widths: number[]): Promise<void> {
     if (this.#maxSequences <= 0) return Promise.resolve();
+    // What the copy took when its turn came: a free id, or an entry's (spliced out of the list then).
+    let took: "new" | "entry" | null = null;
     const into = (): Sequence | "new" | null => {
       if (this.#held < this.#maxSequences) {
         if (this.#context.freeSequences === 0) return null; // every id is in use by callers: do without caching
-        this.#held += 1;
+        took = "new";
         return "new";
       }
       const idle = this.#entries.filter((e) => e.forks === 0);
       if (idle.length === 0) return null;
       const oldest = idle.reduce((a, b) => (b.lastUsed < a.lastUsed ? b : a));
       this.#entries.splice(this.#entries.indexOf(oldest), 1);
+      took = "entry";
       return oldest.sequence;
     };
-    const keep = (cached: Sequence) => this.#entries.push({ sequence: cached, items, widths, lastUsed: ++this.#clock, forks: 0 });
+    // In the copy's own turn, so that the next copy's into() counts it.
+    const keep = (cached: Sequence) => {
+      if (took === "new") this.#held += 1;
+      this.#entries.push({ sequence: cached, items, widths, lastUsed: ++this.#clock, forks: 0 });
+    };
     const copying = this.#context.forkInBackground(sequence, into, keep).then(
       async (cached) => {
         if (cached === null) return;
@@ -199,7 +207,11 @@ export class PrefixCache {
           while (this.#entries.length > 1 && this.#cells() > this.#maxCells) await this.#evict();
         });
       },
-      () => {}, // the context was disposed, or the copy failed: nothing was cached
+      () => {
+        // The context was disposed, or the copy failed: nothing was cached, and an entry whose id the
+        // copy took is gone with its cells.
+        if (took === "entry") this.#held -= 1;
+      },
     );
     const tracked = copying.finally(() => this.#copying.delete(tracked));
     this.#copying.add(tracked);
