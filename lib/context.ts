@@ -395,10 +395,10 @@ export class Context implements EngineContext<Sequence> {
    * @internal A fork of `parent` as it is at this call, without waiting for it: the state is copied now
    * and the cell copy runs at the next gap between steps, ahead of everything queued (so it splits no
    * step), which is before anything the caller queues next on `parent`: the caller goes on with `parent`
-   * at once. `parent` must have no operation queued or running. When the copy's turn comes, `into()` says where it goes: "new" for a free id, a sequence of
-   * the caller's own (idle, nobody else's) to clear and reuse — its id then passes to the fork without
-   * ever being free, so nobody else can take it meanwhile — or null to skip. Resolves with the fork, or
-   * null when skipped or no id was free.
+   * at once. `parent` must have no operation queued or running. When the copy's turn comes, `into()`
+   * says where it goes: "new" for a free id, a sequence of the caller's own (idle, nobody else's) to
+   * clear and reuse — its id then passes to the fork without ever being free, so nobody else can take it
+   * meanwhile — or null to skip. Resolves with the fork, or null when skipped or no id was free.
    */
   forkInBackground(parent: Sequence, into: () => Sequence | "new" | null, onFork?: (fork: Sequence) => void): Promise<Sequence | null> {
     let state: SequenceState;
