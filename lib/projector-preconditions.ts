@@ -57,23 +57,18 @@ function checkValueTypes(path: string, kv: Map<string, GgufValue>): void {
 
 /**
  * The vision hyperparameters libmtmd builds its graph from, as the fuzz harness found them crashing it:
- * an image smaller than a patch (no patches), heads that do not divide the width, a NaN epsilon, or a
- * value of another GGUF type than the number expected.
+ * an image smaller than a patch (no patches), heads that do not divide the width, a NaN epsilon. (Their
+ * types were checked first, by checkValueTypes: the sizes are uint32 where present.)
  */
 function checkHyperparameters(path: string, kv: Map<string, GgufValue>): void {
   const fail = (what: string) => {
     throw createError("INVALID_PROJECTOR", `${path}: ${what}: the projector file is damaged; convert it again`);
   };
-  const integer = (key: string): number | undefined => {
-    const entry = kv.get(key);
-    if (entry === undefined) return undefined;
-    if (entry.type === GgufType.ARRAY || typeof entry.value !== "number" || !Number.isInteger(entry.value)) fail(`${key} is not an integer`);
-    return entry.value as number;
-  };
-  const imageSize = integer("clip.vision.image_size");
-  const patchSize = integer("clip.vision.patch_size");
-  const width = integer("clip.vision.embedding_length");
-  const heads = integer("clip.vision.attention.head_count");
+  const uint32 = (key: string) => kv.get(key)?.value as number | undefined;
+  const imageSize = uint32("clip.vision.image_size");
+  const patchSize = uint32("clip.vision.patch_size");
+  const width = uint32("clip.vision.embedding_length");
+  const heads = uint32("clip.vision.attention.head_count");
   if (patchSize !== undefined && patchSize < 1) fail(`patch size ${patchSize}`);
   if (imageSize !== undefined && (imageSize > 16384 || (patchSize !== undefined && imageSize < patchSize))) fail(`image size ${imageSize} for patches of ${patchSize}`);
   if (width !== undefined && heads !== undefined && (heads < 1 || width % heads !== 0)) fail(`${heads} attention heads cannot split a width of ${width}`);
