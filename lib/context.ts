@@ -380,10 +380,7 @@ export class Context implements EngineContext<Sequence> {
     this.#checkLive();
     const id = this.#takeId();
     try {
-      await this.scheduler.exclusive(() => {
-        this.#nativeOrThrow().seqCopy(parent.id, id, -1, -1);
-        this.ledger.copy(parent.id, id);
-      });
+      await this.scheduler.exclusive(() => this.#copyCells(parent.id, id));
     } catch (error) {
       this.#freeIds.push(id);
       throw error;
@@ -414,7 +411,6 @@ export class Context implements EngineContext<Sequence> {
     const copied = this.scheduler.beforeNextStep(() => {
       const target = into();
       if (target === null) return null;
-      const native = this.#nativeOrThrow();
       let id: number;
       if (target === "new") {
         const free = this.#freeIds.pop();
@@ -424,15 +420,12 @@ export class Context implements EngineContext<Sequence> {
         id = target.id;
         target.abandon();
         this.#sequences.delete(target);
-        native.seqRemove(id, -1, -1);
-        this.ledger.remove(id);
+        this.#removeCells(id);
       }
       try {
-        native.seqCopy(parent.id, id, -1, -1);
-        this.ledger.copy(parent.id, id);
+        this.#copyCells(parent.id, id);
       } catch (error) {
-        native.seqRemove(id, -1, -1);
-        this.ledger.remove(id);
+        this.#removeCells(id);
         this.#freeIds.push(id);
         throw error;
       }
@@ -458,11 +451,20 @@ export class Context implements EngineContext<Sequence> {
     sequence.state.dispose();
     // A disposing context frees all its cells at once: nothing to remove one sequence at a time.
     if (this.disposed) return;
-    await this.scheduler.exclusive(() => {
-      this.#native?.seqRemove(sequence.id, -1, -1);
-      this.ledger.remove(sequence.id);
-    });
+    await this.scheduler.exclusive(() => this.#removeCells(sequence.id));
     this.#freeIds.push(sequence.id);
+  }
+
+  /** Tags every cell of sequence `from` with `to` as well (a fork shares cells, it does not copy them). */
+  #copyCells(from: number, to: number): void {
+    this.#nativeOrThrow().seqCopy(from, to, -1, -1);
+    this.ledger.copy(from, to);
+  }
+
+  /** Frees sequence `id`'s cells (those no other sequence shares). */
+  #removeCells(id: number): void {
+    this.#native?.seqRemove(id, -1, -1);
+    this.ledger.remove(id);
   }
 
   #register(sequence: Sequence): Sequence {

@@ -188,9 +188,8 @@ export class PrefixCache {
         took = "new";
         return "new";
       }
-      const idle = this.#entries.filter((e) => e.forks === 0);
-      if (idle.length === 0) return null;
-      const oldest = idle.reduce((a, b) => (b.lastUsed < a.lastUsed ? b : a));
+      const oldest = leastRecentlyUsed(this.#entries.filter((e) => e.forks === 0));
+      if (!oldest) return null;
       this.#entries.splice(this.#entries.indexOf(oldest), 1);
       took = "entry";
       return oldest.sequence;
@@ -223,14 +222,16 @@ export class PrefixCache {
   }
 
   async #evict(): Promise<void> {
-    let oldest = 0;
-    this.#entries.forEach((entry, i) => {
-      if (entry.lastUsed < this.#entries[oldest]!.lastUsed) oldest = i;
-    });
-    const [entry] = this.#entries.splice(oldest, 1);
-    await entry!.sequence.dispose();
+    const entry = leastRecentlyUsed(this.#entries)!;
+    this.#entries.splice(this.#entries.indexOf(entry), 1);
+    await entry.sequence.dispose();
     this.#held -= 1;
   }
+}
+
+/** The entry used longest ago (the first of equals), or undefined for none. */
+function leastRecentlyUsed(entries: readonly Entry[]): Entry | undefined {
+  return entries.reduce<Entry | undefined>((oldest, e) => (oldest === undefined || e.lastUsed < oldest.lastUsed ? e : oldest), undefined);
 }
 
 function commonPrefix(a: readonly string[], b: readonly string[]): number {
