@@ -9,14 +9,15 @@ export function peerPath(root, name) {
   return existsSync(path) ? path : null;
 }
 
-/** llama-bench's mean tokens/s for a prompt (`-p`) or generation (`-n`) test. */
+/** llama-bench's tokens/s of each repetition of a prompt (`-p`) or generation (`-n`) test. */
 export function llamaBench(bin, model, { prompt = 0, gen = 0, threads, reps }) {
   const out = execFileSync(bin, ["-m", model, "-p", String(prompt), "-n", String(gen), "-t", String(threads), "-r", String(reps), "-o", "json"], {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "ignore"],
   });
   const rows = JSON.parse(out);
-  return rows.find((r) => r.n_prompt === prompt && r.n_gen === gen).avg_ts;
+  const row = rows.find((r) => r.n_prompt === prompt && r.n_gen === gen);
+  return row.samples_ts ?? [row.avg_ts];
 }
 
 /** llama-mtmd-cli's own timing of one image: encode + decode of the embeddings, seconds. */

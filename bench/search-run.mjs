@@ -28,11 +28,37 @@ try {
     // when its candidates are all written (that prefix plus every candidate's own tokens).
     let atStart = null;
     let atDone = 0;
+    // Where the time goes: "prompt" (image and question) until the first stage starts, "candidates" from a
+    // stage's start until its last candidate is done (and the winner's tags after it), "judging" from then
+    // until the stage's winner is known. Each phase's wall time and forward passes (the scheduler's native
+    // timings), from the context's counters at every change of phase.
+    const phases = Object.fromEntries(["prompt", "candidates", "judging"].map((p) => [p, { seconds: 0, forwardSeconds: 0, tokens: 0, decodeCalls: 0 }]));
+    const counters = context.scheduler.stats; // @internal: the native timings of every decode call
+    let phase = "prompt";
+    let mark = { t: performance.now(), ...counters };
+    const enter = (next) => {
+      const now = { t: performance.now(), ...counters };
+      const p = phases[phase];
+      p.seconds += (now.t - mark.t) / 1000;
+      p.forwardSeconds += (now.forwardMs - mark.forwardMs) / 1000;
+      p.tokens += now.tokensDecoded - mark.tokensDecoded;
+      p.decodeCalls += now.decodeCalls - mark.decodeCalls;
+      phase = next;
+      mark = now;
+    };
+    let pending = 0;
     const onEvent = (e) => {
       if (e.type === "stage-start" && e.kind === "CONCLUSION" && atStart === null) atStart = context.usedCells;
       if (e.type === "candidate-done" && e.kind === "CONCLUSION") atDone = Math.max(atDone, context.usedCells);
+      if (e.type === "stage-start") {
+        pending = e.candidates;
+        enter("candidates");
+      }
+      if (e.type === "candidate-done" && --pending === 0) enter("judging");
+      if (e.type === "stage-winner") enter("candidates");
     };
     const t0 = performance.now();
+    mark = { t: t0, ...counters };
     const result = await model.reason({
       context,
       question: setup.question,
@@ -48,6 +74,7 @@ try {
       onEvent,
     });
     const seconds = (performance.now() - t0) / 1000;
+    enter(phase);
     // What the first round of CONCLUSION candidates adds to its prefix, each counted in full: opening tag
     // (prefilled), generated tokens, and the closing tag when the budget closed it.
     const conclusions = result.tree.candidates.filter((c) => c.kind === "CONCLUSION" && c.round === 0);
@@ -60,6 +87,7 @@ try {
         valid: result.tree.candidates.filter((c) => c.valid).length,
         judgements: result.tree.judgements.length,
         problems: result.problems.length,
+        phases,
         cells: { peak: context.peakUsedCells, conclusionPrefix: atStart, conclusionDone: atDone, conclusionSuffixes: suffixes },
         maxRssMiB: searches.length === 1 ? process.resourceUsage().maxRSS / 1024 : null,
       })}\n`,

@@ -19,6 +19,7 @@ test("npm run bench -- --smoke measures ours and llama.cpp's tools and writes th
     "Q8_0 prompt processing",
     "Q8_0 decode",
     "Q8_0 branching",
+    "Q8_0 decode step", // a generate() step against its own forward pass
     "worst case", // the flat model's decode
     "worst case", // the flat model's stage-beam against single
   ]);
@@ -46,6 +47,23 @@ test("npm run bench -- --smoke measures ours and llama.cpp's tools and writes th
     // the tiny projector can round to 0)
     expect(r.peer.median).toBeGreaterThanOrEqual(0);
     expect(r.ratio).not.toBeNull();
+  }
+  // the decode rows' ceiling: the read bandwidth measured in the run, and the decode row's share of it
+  const bandwidth = result.rows.find((r: Row) => r.name.startsWith("memory read bandwidth"));
+  expect(bandwidth.ours.median).toBeGreaterThan(0);
+  expect(result.rows.find((r: Row) => r.name === "Q8_0 decode, 16 tokens").note).toMatch(/^\d+% of the bandwidth limit \([\d.]+ tok\/s = [\d.]+ GB\/s ÷ \d+ MB of weights per token\); llama-bench \d+%$/);
+  // the per-step cost: widths 1 and 2, both sampling modes, logprobs off and on; the parts add up
+  expect(result.stepCost.rows).toHaveLength(8);
+  for (const c of result.stepCost.rows) {
+    expect(c.forward).toBeGreaterThan(0);
+    expect(c.step).toBeCloseTo(c.forward + c.read + c.rest, 6);
+  }
+  // every search's phases: prompt, candidates and judging, together no more than its wall time
+  for (const r of result.search.runs) {
+    const { prompt, candidates, judging } = r.phases;
+    expect(prompt.seconds + candidates.seconds + judging.seconds).toBeCloseTo(r.seconds, 1);
+    expect(candidates.tokens).toBeGreaterThan(0);
+    if (r.width > 1 && r.fork) expect(judging.tokens).toBeGreaterThan(0);
   }
   const md = readFileSync(join(repoRoot, "bench", "results", "smoke.md"), "utf8");
   expect(md).toContain("| row | ours | peer | ratio | target | met | note |");
