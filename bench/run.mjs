@@ -29,6 +29,7 @@ import { loadModel } from "../dist/index.js";
 import { writeTinyClip } from "../dist/gguf/tiny-clip.js";
 import { writeBmp } from "./image.mjs";
 import { branchingTime, decodeSpeed, imageTime, promptSpeed } from "./measure.mjs";
+import { spread as stats } from "./medians.mjs";
 import { STEP_MODES, stepCosts, stepCostTable } from "./step-cost.mjs";
 import { bandwidthLimit, decodeBytesPerToken, readBandwidth } from "./bandwidth.mjs";
 import { benchModels, REALISTIC_LOGIT_SCALE } from "./models.mjs";
@@ -85,8 +86,6 @@ function vision() {
   return { projector, image: writeBmp(join(dir, `image-${size}.bmp`), size, size), size };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const stats = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), runs: xs.length });
 
 async function repeat(n, f) {
   const out = [];
@@ -153,7 +152,7 @@ async function main() {
   rows.push({
     name: `memory read bandwidth, ${threads} thread(s) (bench/read-bandwidth.c, best of 7 passes over ${smoke ? 256 : 1024} MiB)`,
     unit: "GB/s",
-    ours: { median: bandwidth, min: bandwidth, max: bandwidth, runs: 1 },
+    ours: stats([bandwidth]),
     peer: null,
     peerName: "",
     ratio: null,
@@ -219,14 +218,15 @@ async function main() {
         const costs = await stepCosts(model, { widths: [1, smoke ? 2 : 4], steps: smoke ? 8 : 48, reps, threads });
         stepCost = { model: tag, steps: smoke ? 8 : 48, rows: costs };
         const greedy = costs.find((c) => c.width === 1 && c.sampling === STEP_MODES[0].name && !c.logprobs);
-        const once = (ms) => ({ median: ms, min: ms, max: ms, runs: reps });
+        // the table keeps medians only: min and max are the median too
+        const medianOf = (ms) => ({ median: ms, min: ms, max: ms, runs: reps });
         row(
           `${tag} decode step, width 1, greedy, logprobs off: generate() step vs its forward pass (llama_decode alone, same batch)`,
           "ms",
           false,
           null,
-          once(greedy.step),
-          once(greedy.forward),
+          medianOf(greedy.step),
+          medianOf(greedy.forward),
           "forward pass",
           `the step adds ${greedy.rest.toFixed(3)} ms beside the read (${greedy.read.toFixed(3)} ms); every width and mode: "Per-step cost" below`,
         );

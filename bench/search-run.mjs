@@ -35,7 +35,7 @@ try {
     const phases = Object.fromEntries(["prompt", "candidates", "judging"].map((p) => [p, { seconds: 0, forwardSeconds: 0, tokens: 0, decodeCalls: 0 }]));
     const counters = context.scheduler.stats; // @internal: the native timings of every decode call
     let phase = "prompt";
-    let mark = { t: performance.now(), ...counters };
+    let mark; // the counters when the current phase began (set when the search starts)
     const enter = (next) => {
       const now = { t: performance.now(), ...counters };
       const p = phases[phase];

@@ -4,6 +4,7 @@
 // of its own (bench/search-run.mjs) so its peak RSS is its own. Also the memory row and the chart.
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
+import { median, spread } from "./medians.mjs";
 
 export const WIDTHS = [1, 2, 4, 8];
 export const JUDGES = ["generate", "logprob"];
@@ -52,8 +53,6 @@ export function repeatedSearches({ smoke }) {
   return [{ strategy: "single", width: 1, judge: null, fork: true }, ...JUDGES.map((judge) => ({ strategy: "stage-beam", width: targetWidth, judge, fork: true }))];
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const spread = (xs) => (xs.length ? { median: median(xs), min: Math.min(...xs), max: Math.max(...xs), runs: xs.length } : null);
 
 /**
  * Table rows (the benchmark's shape) for the targets, from the runs; `repeats` are further runs of
@@ -62,7 +61,7 @@ const spread = (xs) => (xs.length ? { median: median(xs), min: Math.min(...xs), 
 export function searchRows(runs, { smoke, full, repeats = [] }) {
   const rows = [];
   const single = find(runs, 1, null, true);
-  // each search runs once: its one value is the median, min and max of the row
+  // the searches outside repeatedSearches() run once: the one value is the median, min and max of the row
   const once = (value) => ({ median: value, min: value, max: value, runs: 1 });
   const targetWidth = smoke ? 2 : 4;
   const every = (width, judge) => [...runs, ...repeats].filter((r) => matches(r, width, judge, true));
@@ -74,8 +73,8 @@ export function searchRows(runs, { smoke, full, repeats = [] }) {
     const all = every(targetWidth, judge);
     const time = spread(all.map((r) => r.seconds));
     const ratio = time && singleTime ? time.median / singleTime.median : null;
-    // Where the time goes (bench/search-run.mjs's phases), medians over the runs: what the ratio would be
-    // if judging were free, and how much of the batch's forward passes the candidates take.
+    // Where the time goes (bench/search-run.mjs's phases), medians over the runs: judging, candidates and
+    // the prompt, and what the ratio would be if judging were free.
     const phase = (rs, name, key) => median(rs.map((r) => r.phases[name][key]));
     const judging = all.length ? phase(all, "judging", "seconds") : null;
     const withoutJudging = time && singleTime ? (time.median - judging) / singleTime.median : null;

@@ -6,13 +6,12 @@
 // log-softmax), so the rest is what a step adds around them. Used by bench/run.mjs and, alone, by
 // bench/step-overhead.mjs.
 import { performance } from "node:perf_hooks";
+import { median } from "./medians.mjs";
 
 export const STEP_MODES = [
   { name: "greedy", sampling: { temperature: 0 } },
   { name: "T 0.6, top-p 0.9", sampling: { temperature: 0.6, topP: 0.9 } },
 ];
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
  * Per-step milliseconds (medians over `reps`, after one warm-up each): the whole step, the forward pass,
