@@ -53,13 +53,21 @@ export class Generation implements AsyncIterable<GenerationEvent> {
   async *[Symbol.asyncIterator](): AsyncIterator<GenerationEvent> {
     if (this.#started) throw new InvalidArgumentError("INVALID_ARGUMENT", "a Generation can be iterated once");
     this.#started = true;
-    for (;;) {
-      const next = await this.#events.next();
-      if (next.done) {
-        this.#results = next.value;
-        return;
+    let finished = false;
+    try {
+      for (;;) {
+        const next = await this.#events.next();
+        if (next.done) {
+          finished = true;
+          this.#results = next.value;
+          return;
+        }
+        yield next.value;
       }
-      yield next.value;
+    } finally {
+      // A consumer that stops early (break, return, a throw in its loop) ends the run here: it releases
+      // the sequences' locks and stops the decoding, instead of leaving them held by a suspended loop.
+      if (!finished) await this.#events.return(undefined as never);
     }
   }
 

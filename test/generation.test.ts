@@ -296,6 +296,20 @@ describe("abort", () => {
     await fresh.dispose();
   });
 
+  test("a consumer that stops iterating (break) releases the sequence: it generates on at once", async () => {
+    const sequence = await prompted("Tell me a long story");
+    let seen = 0;
+    for await (const _ of context.generate([sequence], { maxTokens: 100 })) {
+      if (++seen === 4) break;
+    }
+    const position = sequence.position;
+    // A generation left suspended at its last event would hold the lock, and this would wait forever.
+    const [next] = await context.generate([sequence], { maxTokens: 3 }).result();
+    expect(next!.tokens).toHaveLength(3);
+    expect(sequence.position).toBe(position + 3);
+    await sequence.dispose();
+  });
+
   test("an aborted prompt evaluation adds nothing to the cache", async () => {
     const small = await model.createContext({ contextSize: 1024, sequences: 2, batchSize: 16, threads: 1 });
     const sequence = small.createSequence();
