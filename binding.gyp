@@ -12,6 +12,7 @@
         "native/chunks.cpp",
         "native/context.cpp",
         "native/decode_request.cpp",
+        "native/decode_run.cpp",
         "native/decode_worker.cpp",
         "native/encode_rows.cpp",
         "native/image.cpp",

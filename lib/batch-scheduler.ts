@@ -4,6 +4,7 @@
 // is not thread-safe. Decode requests that wait while another decode runs are merged into the next
 // native call: that is how all live sequences — of one generate() or of several concurrent callers —
 // advance in one batch per step.
+import { DecodeRun, type RunItem } from "./decode-run.js";
 import { AbortError, native, toStagebeamError, type StagebeamError } from "./errors.js";
 import { nativeAddon, type NativeCancellation, type NativeContextBase, type NativeDecodeResult, type NativeSampler } from "./native.js";
 import type { TokenLogprob } from "./engine/token-logprob.js";
@@ -57,6 +58,12 @@ interface ExclusiveJob {
   reject: (error: unknown) => void;
 }
 
+interface RunJob {
+  kind: "run";
+  run: DecodeRun;
+  signal: AbortSignal | undefined;
+}
+
 interface SoonJob {
   run: () => unknown;
   resolve: (value: unknown) => void;
@@ -69,12 +76,14 @@ export interface SchedulerStats {
   /** Native time in the forward pass, and in reading the outputs (sampling, logprobs), over all calls. */
   forwardMs: number;
   readMs: number;
+  /** Decode runs started (a lone generate() call's many steps in one native call; decode-run.ts). */
+  runs: number;
 }
 
 export class BatchScheduler {
-  readonly stats: SchedulerStats = { decodeCalls: 0, tokensDecoded: 0, forwardMs: 0, readMs: 0 };
+  readonly stats: SchedulerStats = { decodeCalls: 0, tokensDecoded: 0, forwardMs: 0, readMs: 0, runs: 0 };
   readonly #native: NativeContextBase;
-  readonly #queue: (DecodeJob | ExclusiveJob)[] = [];
+  readonly #queue: (DecodeJob | ExclusiveJob | RunJob)[] = [];
   /** Jobs of beforeNextStep(): run at the next gap between steps, ahead of everything queued. */
   readonly #soon: SoonJob[] = [];
   #pumping = false;
@@ -83,9 +92,78 @@ export class BatchScheduler {
   #closed: StagebeamError | null = null;
   /** The running native decode's cancellation. */
   #running: NativeCancellation | null = null;
+  /** Native decode calls made, and the forward passes of runs that have ended (stats.decodeCalls adds the running one's). */
+  #decodeCalls = 0;
+  /** The decode run in progress, asked to yield whenever anything else is queued. */
+  #activeRun: DecodeRun | null = null;
+  /** generate() calls holding sequences of this context: a run is only for one alone. */
+  #generations = 0;
+  readonly #batchCapacity: number;
+  readonly #runs: boolean;
 
-  constructor(nativeContext: NativeContextBase) {
+  /** batchCapacity: most tokens in one native call; runs: whether a lone generate() may use decode runs. */
+  constructor(nativeContext: NativeContextBase, options: { batchCapacity?: number; runs?: boolean } = {}) {
     this.#native = nativeContext;
+    this.#batchCapacity = options.batchCapacity ?? Number.POSITIVE_INFINITY;
+    this.#runs = (options.runs ?? true) && typeof nativeContext.decodeRun === "function";
+    // Native calls started, a run's forward passes counted as they start (read at any moment: the abort
+    // tests count the calls started after an abort).
+    Object.defineProperty(this.stats, "decodeCalls", {
+      get: () => this.#decodeCalls + (this.#activeRun?.forwardsStarted() ?? 0),
+      enumerable: true,
+    });
+  }
+
+  /**
+   * Counts a generate() call as live until the returned function is called: while two are live, they
+   * advance step by step in merged batches, never in runs.
+   */
+  openGeneration(): () => void {
+    this.#generations++;
+    if (this.#generations > 1) this.#activeRun?.requestYield();
+    let open = true;
+    return () => {
+      if (open) this.#generations--;
+      open = false;
+    };
+  }
+
+  /**
+   * Whether a lockstep step of `width` sequences may go as a run (run()): the engine has runs, the
+   * batch fits, and nothing else wants the context — no other generate() call, nothing queued or running.
+   */
+  canRun(width: number): boolean {
+    return (
+      this.#runs &&
+      width <= this.#batchCapacity &&
+      this.#generations <= 1 &&
+      this.#queue.length === 0 &&
+      this.#soon.length === 0 &&
+      this.#running === null &&
+      this.#activeRun === null &&
+      !this.#closed
+    );
+  }
+
+  /**
+   * Queues a decode run (decode-run.ts): lockstep generation of `items` (one output with a sampler per
+   * sequence, no top-k or probes) for many steps in one native call. Read it with next(); answer every
+   * step with verdict(); close() it when done.
+   */
+  run(items: RunItem[], options: { signal?: AbortSignal } = {}): DecodeRun {
+    const run = new DecodeRun(items, options.signal);
+    if (this.#closed) {
+      run.refuse(this.#closed);
+      return run;
+    }
+    this.#queue.push({ kind: "run", run, signal: options.signal });
+    void this.#pump();
+    return run;
+  }
+
+  /** Something else wants the context: the run in progress ends soon, after a step its verdicts fix (decode-run.ts). */
+  #wanted(): void {
+    this.#activeRun?.requestYield();
   }
 
   decode(items: DecodeItem[], options: DecodeOptions = {}): Promise<DecodeOutput[]> {
@@ -93,6 +171,7 @@ export class BatchScheduler {
     if (options.signal?.aborted) return Promise.reject(new AbortError());
     return new Promise((resolve, reject) => {
       this.#queue.push({ kind: "decode", items, options, resolve, reject });
+      this.#wanted();
       void this.#pump();
     });
   }
@@ -105,6 +184,7 @@ export class BatchScheduler {
     if (this.#closed) return Promise.reject(this.#closed);
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ kind: "exclusive", run, resolve: resolve as (v: unknown) => void, reject });
+      this.#wanted();
       void this.#pump();
     });
   }
@@ -120,6 +200,7 @@ export class BatchScheduler {
     if (this.#closed) return Promise.reject(this.#closed);
     return new Promise<T>((resolve, reject) => {
       this.#soon.push({ run, resolve: resolve as (v: unknown) => void, reject });
+      this.#wanted();
       void this.#pump();
     });
   }
@@ -143,7 +224,10 @@ export class BatchScheduler {
     if (this.#closed) return;
     this.#closed = reason;
     this.#running?.cancel();
-    for (const job of [...this.#queue.splice(0), ...this.#soon.splice(0)]) job.reject(reason);
+    for (const job of [...this.#queue.splice(0), ...this.#soon.splice(0)]) {
+      if ("kind" in job && job.kind === "run") job.run.refuse(reason);
+      else job.reject(reason);
+    }
   }
 
   /** Resolves when nothing is queued or running. */
@@ -169,6 +253,11 @@ export class BatchScheduler {
           }
           continue;
         }
+        if (head.kind === "run") {
+          this.#queue.shift();
+          await this.#runSteps(head);
+          continue;
+        }
         // Let every caller whose previous step just finished submit its next one, so they all share
         // this native call instead of alternating.
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -187,6 +276,39 @@ export class BatchScheduler {
       const idle = this.#idle;
       this.#idle = [];
       for (const resolve of idle) resolve();
+    }
+  }
+
+  async #runSteps(job: RunJob): Promise<void> {
+    const cancellation = new (nativeAddon().Cancellation)();
+    const onAbort = () => cancellation.cancel();
+    job.signal?.addEventListener("abort", onAbort);
+    this.#running = cancellation;
+    this.#activeRun = job.run;
+    this.stats.runs++;
+    if (this.#queue.length > 0 || this.#soon.length > 0 || this.#generations > 1) job.run.requestYield();
+    try {
+      const summary = await job.run.start(
+        this.#native,
+        cancellation,
+        (step) => {
+          this.stats.tokensDecoded += step.seqIds.length;
+          this.stats.forwardMs += step.timing.forwardMs;
+          this.stats.readMs += step.timing.readMs;
+        },
+        // Cancelled by close(): the caller learns why (DISPOSED), as a decode job's caller does.
+        (error) => this.#closed ?? toStagebeamError(error),
+      );
+      if (summary) {
+        // The rows decoded for nothing (a verdict stopped them) and their passes' time.
+        this.stats.tokensDecoded += summary.discardedRows;
+        this.stats.forwardMs += summary.discardedForwardMs;
+      }
+    } finally {
+      this.#decodeCalls += job.run.forwardsStarted();
+      this.#running = null;
+      this.#activeRun = null;
+      job.signal?.removeEventListener("abort", onAbort);
     }
   }
 
@@ -230,7 +352,7 @@ export class BatchScheduler {
     let result: NativeDecodeResult;
     this.#running = cancellation;
     try {
-      this.stats.decodeCalls++;
+      this.#decodeCalls++;
       result = await native(() =>
         this.#native.decode(
           { tokens, positions, seqIds, outputs, samplers, logprobs: Uint8Array.from(logprobs), topK, probes: Int32Array.from(probeList) },

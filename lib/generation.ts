@@ -1,7 +1,7 @@
 // Lockstep generation: all given sequences advance together, one batch per step, each with its own stop
 // rules (stop strings in newly generated text, end-of-generation tokens, a token budget).
 import { throwIfAborted } from "./abort.js";
-import type { DecodeItem } from "./batch-scheduler.js";
+import type { DecodeItem, DecodeOutput, TokenLogprob } from "./batch-scheduler.js";
 import type { Context } from "./context.js";
 import type {
   GenerateOptions,
@@ -111,6 +111,7 @@ async function* run(
 
   // Hold every sequence's lock for the whole run (taken in id order, so concurrent calls cannot deadlock).
   const release = await lockAll(sequences.map((s) => ({ key: s.id, mutex: s.lock })));
+  const closeGeneration = context.scheduler.openGeneration();
   try {
     throwIfAborted(signal);
     const live: Live[] = [];
@@ -151,41 +152,71 @@ async function* run(
         return { token: state.pending!, position: state.nPast, seqId: entry.request.sequence.id, output: true, sampler: state.sampler, logprob: entry.logprobs };
       });
       const topK = Math.max(0, ...active.map((entry) => entry.request.topLogprobs));
-      const outputs = await context.scheduler.decode(items, { topK, signal });
 
-      const events: GenerationEvent[] = [];
-      active.forEach((entry, i) => {
-        const output = outputs[i]!;
-        const sequence = entry.request.sequence;
-        const token = output.token!;
-        // The pending token is now in the cache; the sampled one becomes pending.
-        context.ledger.add(sequence.id, [sequence.state.nPast]);
-        sequence.state.appendSampled(token);
-        context.stats.generatedTokens += 1;
-        entry.result.tokens.push(token);
-        entry.result.logprobs?.push(output.logprob!);
-
-        const eog = context.model.isEndOfGeneration(token);
-        const text = eog && !entry.request.ignoreEog ? "" : entry.text.push(context.model.tokenPiece(token));
-        events.push({
-          index: entry.index,
-          sequence,
-          token,
-          text,
-          ...(entry.logprobs ? { logprob: output.logprob! } : {}),
-          top: entry.request.topLogprobs > 0 ? output.top.slice(0, entry.request.topLogprobs) : undefined,
-        });
-        if (eog && !entry.request.ignoreEog) return finish(entry, "eog");
-        const match = entry.stops.push(text);
-        if (match) return finish(entry, "stop", match.stop, match.index);
-        if (entry.result.tokens.length >= entry.request.maxTokens) finish(entry, "maxTokens");
-      });
-      for (const event of events) yield event;
+      if (topK === 0 && context.scheduler.canRun(active.length)) {
+        // Alone on the context: many steps in one native call, each answered with which sequences go
+        // on — exactly those this loop would decode at its next step.
+        const run = context.scheduler.run(
+          items.map((item, i) => ({ ...item, budget: active[i]!.request.maxTokens - active[i]!.result.tokens.length, stopAtEog: !active[i]!.request.ignoreEog })),
+          { signal },
+        );
+        try {
+          const bySeqId = new Map(active.map((entry) => [entry.request.sequence.id, entry]));
+          for (let outputs = await run.next(); outputs; outputs = await run.next()) {
+            const stepped = outputs.map((output) => bySeqId.get(output.seqId)!);
+            for (const event of advance(stepped, outputs)) yield event;
+            const goingOn = signal?.aborted
+              ? []
+              : stepped.filter((entry) => !entry.done && entry.request.sequence.state.nPast + 1 <= context.contextSize);
+            run.verdict(goingOn.map((entry) => entry.request.sequence.id));
+          }
+        } finally {
+          await run.close();
+        }
+      } else {
+        for (const event of advance(active, await context.scheduler.decode(items, { topK, signal }))) yield event;
+      }
       active = active.filter((entry) => !entry.done);
     }
     return results;
   } finally {
+    closeGeneration();
     release();
+  }
+
+  /**
+   * Records one step's outputs (output i is entries[i]'s): the decoded pending token's cell, the
+   * sampled token as the new pending one, its text and stop rules. Returns the step's events.
+   */
+  function advance(entries: Live[], outputs: readonly (Pick<DecodeOutput, "token" | "logprob"> & { top?: TokenLogprob[] })[]): GenerationEvent[] {
+    const events: GenerationEvent[] = [];
+    entries.forEach((entry, i) => {
+      const output = outputs[i]!;
+      const sequence = entry.request.sequence;
+      const token = output.token!;
+      // The pending token is now in the cache; the sampled one becomes pending.
+      context.ledger.add(sequence.id, [sequence.state.nPast]);
+      sequence.state.appendSampled(token);
+      context.stats.generatedTokens += 1;
+      entry.result.tokens.push(token);
+      entry.result.logprobs?.push(output.logprob!);
+
+      const eog = context.model.isEndOfGeneration(token);
+      const text = eog && !entry.request.ignoreEog ? "" : entry.text.push(context.model.tokenPiece(token));
+      events.push({
+        index: entry.index,
+        sequence,
+        token,
+        text,
+        ...(entry.logprobs ? { logprob: output.logprob! } : {}),
+        top: entry.request.topLogprobs > 0 ? output.top?.slice(0, entry.request.topLogprobs) : undefined,
+      });
+      if (eog && !entry.request.ignoreEog) return finish(entry, "eog");
+      const match = entry.stops.push(text);
+      if (match) return finish(entry, "stop", match.stop, match.index);
+      if (entry.result.tokens.length >= entry.request.maxTokens) finish(entry, "maxTokens");
+    });
+    return events;
   }
 
   function finish(entry: Live, reason: StopReason, stop?: string, stopIndex?: number): void {

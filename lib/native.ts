@@ -94,6 +94,34 @@ export interface NativeDecodeResult {
   logits?: Float32Array;
 }
 
+/** One step of a decode run: the sequences that took it, their sampled tokens and logprobs (NaN unless asked). */
+export interface NativeRunStep {
+  step: number;
+  seqIds: Int32Array;
+  tokens: Int32Array;
+  logprobs: Float32Array;
+  timing: { forwardMs: number; readMs: number };
+}
+
+/** A decode run's totals: steps reported, forward passes made, and the rows decoded for nothing (stopped by a verdict). */
+export interface NativeRunSummary {
+  steps: number;
+  forwards: number;
+  discardedRows: number;
+  discardedForwardMs: number;
+}
+
+/** A decode run in progress (native/decode_run.h). */
+export interface NativeDecodeRun {
+  done: Promise<NativeRunSummary>;
+  /** The sequences that go on after `step` (the others stop there); with yieldAfter, end after the next step. */
+  verdict(step: number, seqIds: Int32Array, yieldAfter: boolean): void;
+  /** Stop waiting for a verdict: drop the rows decoded ahead and end (the consumer waits for queued work). */
+  stopWaiting(): void;
+  /** Forward passes started so far (a step is reported after its pass ends). */
+  forwardsStarted(): number;
+}
+
 /** What both engines' native contexts share: memory operations and batched decodes. */
 export interface NativeContextBase {
   info(): NativeContextInfo;
@@ -103,6 +131,16 @@ export interface NativeContextBase {
   seqPosMax(seq: number): number;
   clear(): void;
   decode(request: NativeDecodeRequest, cancellation?: NativeCancellation): Promise<NativeDecodeResult>;
+  /**
+   * Lockstep generation for many steps in one native call (llama.cpp engine only): one sampled output
+   * per sequence; onStep reports each step, and each step needs a verdict.
+   */
+  decodeRun?(
+    request: NativeDecodeRequest,
+    limits: { budgets: Int32Array; stopAtEog: Uint8Array },
+    onStep: (step: NativeRunStep) => void,
+    cancellation?: NativeCancellation,
+  ): NativeDecodeRun;
   dispose(): void;
 }
 

@@ -12,23 +12,25 @@
 
 namespace stagebeam {
 
-template <typename Handle>
-class BusyWorker : public PromiseWorker<> {
+// Base: Napi::AsyncWorker, or Napi::AsyncProgressQueueWorker for a call that reports steps as it goes
+// (DecodeRunWorker).
+template <typename Handle, typename Base = Napi::AsyncWorker>
+class BusyWorker : public PromiseWorker<Base> {
   public:
     BusyWorker(Napi::Env env, const char * name, std::shared_ptr<Handle> context, CancelFlag cancel)
-        : PromiseWorker(env, name), context_(std::move(context)), cancel_(std::move(cancel)) {
+        : PromiseWorker<Base>(env, name), context_(std::move(context)), cancel_(std::move(cancel)) {
         context_->busy.store(true);
     }
 
   protected:
     void OnOK() override {
         context_->busy.store(false);
-        PromiseWorker::OnOK();
+        PromiseWorker<Base>::OnOK();
     }
 
     void OnError(const Napi::Error & error) override {
         context_->busy.store(false);
-        PromiseWorker::OnError(error);
+        PromiseWorker<Base>::OnError(error);
     }
 
     std::shared_ptr<Handle> context_;

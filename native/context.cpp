@@ -9,6 +9,7 @@
 #include "cancellation.h"
 #include "chunks.h"
 #include "decode_request.h"
+#include "decode_run.h"
 #include "decode_worker.h"
 #include "image_eval_worker.h"
 #include "errors.h"
@@ -102,6 +103,7 @@ Napi::Function Context::Init(Napi::Env env) {
                            InstanceMethod<&Context::SeqPosMax>("seqPosMax"),
                            InstanceMethod<&Context::Clear>("clear"),
                            InstanceMethod<&Context::Decode>("decode"),
+                           InstanceMethod<&Context::DecodeRun>("decodeRun"),
                            InstanceMethod<&Context::EvalImage>("evalImage"),
                            InstanceMethod<&Context::Dispose>("dispose"),
                        });
@@ -213,20 +215,83 @@ Napi::Value Context::Clear(const Napi::CallbackInfo & info) {
     return info.Env().Undefined();
 }
 
+namespace {
+// What a decode request on this context may hold: token ids, sequence ids and positions in range.
+DecodeLimits LimitsOf(const ContextHandle & h) {
+    return DecodeLimits{llama_vocab_n_tokens(h.model->vocab), static_cast<int32_t>(llama_n_seq_max(h.ctx)), static_cast<int32_t>(llama_n_ctx(h.ctx)),
+                        h.model.get()};
+}
+}  // namespace
+
 // decode({ tokens, positions, seqIds, outputs, samplers, topK, probes }, cancellation?) → Promise<result>
 // Validates everything llama.cpp would otherwise assert on, then runs DecodeWorker.
 Napi::Value Context::Decode(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     auto h = Idle(env);
-    DecodeLimits limits{llama_vocab_n_tokens(h->model->vocab), static_cast<int32_t>(llama_n_seq_max(h->ctx)),
-                        static_cast<int32_t>(llama_n_ctx(h->ctx)), h->model.get()};
-    DecodeRequest r = ParseDecodeRequest(info, limits);
+    DecodeRequest r = ParseDecodeRequest(info, LimitsOf(*h));
     CancelFlag cancel = Cancellation::FlagOf(info.Length() > 1 ? info[1] : env.Undefined());
 
     auto * worker = new DecodeWorker(env, h, std::move(r), cancel);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;
+}
+
+// decodeRun(request, { budgets, stopAtEog }, onStep, cancellation?) → { done, verdict(step, seqIds, yieldAfter), stopWaiting(), forwardsStarted() }
+// Lockstep generation for many steps in one call (decode_run.h): one sampled output row per sequence,
+// reported to onStep({ step, seqIds, tokens, logprobs, timing }) step by step; JS answers each step with
+// verdict(step, the sequence ids that go on, whether to end after the next step). `done` resolves with
+// { steps, forwards, discardedRows, discardedForwardMs } once every step has been reported.
+Napi::Value Context::DecodeRun(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    auto h = Idle(env);
+    DecodeRequest r = ParseDecodeRequest(info, LimitsOf(*h));
+    const size_t n = r.tokens.size();
+    if (r.OutputCount() != n || std::any_of(r.samplers.begin(), r.samplers.end(), [](const auto & s) { return !s; })) {
+        Throw(env, "INVALID_ARGUMENT", "decodeRun: every row must be an output with a sampler");
+    }
+    if (r.top_k != 0 || !r.probes.empty() || r.return_logits) {
+        Throw(env, "INVALID_ARGUMENT", "decodeRun reports sampled tokens and their logprobs only: use decode() for topK, probes or logits");
+    }
+    if (n > static_cast<size_t>(h->batch_capacity)) {
+        Throw(env, "INVALID_ARGUMENT", "decodeRun: " + std::to_string(n) + " sequences do not fit in one batch of " + std::to_string(h->batch_capacity));
+    }
+    std::vector<int32_t> seen = r.seq_ids;
+    std::sort(seen.begin(), seen.end());
+    if (std::adjacent_find(seen.begin(), seen.end()) != seen.end()) Throw(env, "INVALID_ARGUMENT", "decodeRun: one row per sequence");
+
+    Napi::Object lo = arguments::ObjectOr(info, 1);
+    RunLimits run_limits;
+    run_limits.budgets = arguments::Int32s(env, lo.Get("budgets"), "budgets");
+    run_limits.stop_at_eog = arguments::Uint8s(env, lo.Get("stopAtEog"), "stopAtEog");
+    if (run_limits.budgets.size() != n || run_limits.stop_at_eog.size() != n) {
+        Throw(env, "INVALID_ARGUMENT", "decodeRun: budgets and stopAtEog need one entry per row");
+    }
+    for (int32_t b : run_limits.budgets) {
+        if (b < 1) Throw(env, "INVALID_ARGUMENT", "decodeRun: every budget must be at least 1");
+    }
+    if (info.Length() < 3 || !info[2].IsFunction()) Throw(env, "INVALID_ARGUMENT", "decodeRun: onStep must be a function");
+    CancelFlag cancel = Cancellation::FlagOf(info.Length() > 3 ? info[3] : env.Undefined());
+
+    auto control = std::make_shared<RunControl>();
+    auto * worker = new DecodeRunWorker(env, h, std::move(r), std::move(run_limits), cancel, control, info[2].As<Napi::Function>());
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("done", worker->Promise());
+    out.Set("verdict", Napi::Function::New(env, [control](const Napi::CallbackInfo & call) {
+                Napi::Env e = call.Env();
+                if (call.Length() < 3 || !call[0].IsNumber() || !call[2].IsBoolean()) Throw(e, "INVALID_ARGUMENT", "verdict(step, seqIds, yieldAfter)");
+                control->Verdict(call[0].As<Napi::Number>().Int64Value(), arguments::Int32s(e, call[1], "seqIds"), call[2].As<Napi::Boolean>().Value());
+                return e.Undefined();
+            }));
+    out.Set("stopWaiting", Napi::Function::New(env, [control](const Napi::CallbackInfo & call) {
+                control->StopWaiting();
+                return call.Env().Undefined();
+            }));
+    out.Set("forwardsStarted", Napi::Function::New(env, [control](const Napi::CallbackInfo & call) {
+                return Napi::Number::New(call.Env(), static_cast<double>(control->ForwardsStarted()));
+            }));
+    worker->Queue();
+    return out;
 }
 
 // evalImage(chunks, index, seqId, nPast, cancellation?) → Promise<newNPast>

@@ -30,6 +30,7 @@ class Context : public Napi::ObjectWrap<Context> {
     Napi::Value SeqPosMax(const Napi::CallbackInfo & info);
     Napi::Value Clear(const Napi::CallbackInfo & info);
     Napi::Value Decode(const Napi::CallbackInfo & info);
+    Napi::Value DecodeRun(const Napi::CallbackInfo & info);
     Napi::Value EvalImage(const Napi::CallbackInfo & info);
     Napi::Value Dispose(const Napi::CallbackInfo & info);
 

@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 
+#include "decode_failure.h"
 #include "errors.h"
 #include "log_capture.h"
 
@@ -50,14 +51,7 @@ void DecodeWorker::Run() {
         reader_.AddForwardTime(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
         if (rc != 0) {
             Rollback();
-            if (rc == 2 || cancel_->load()) throw NativeError("ABORTED", "the operation was aborted");
-            if (rc == 1) {
-                throw NativeError("CONTEXT_FULL",
-                                  "the context has no free KV cells for this batch: dispose sequences you no longer need, "
-                                  "or create the context with a larger contextSize");
-            }
-            std::string why = CapturedErrors();
-            throw NativeError("DECODE_FAILED", "llama_decode failed with code " + std::to_string(rc) + (why.empty() ? "" : " (" + why + ")"));
+            ThrowDecodeFailure(rc, cancel_->load());
         }
         // Logit rows are fetched here, on this thread: llama_get_logits_ith may reorder outputs.
         std::vector<OutputReader::Row> outputs;

@@ -41,6 +41,12 @@ class OutputReader {
 
     Napi::Object ToJs(Napi::Env env) const;
 
+    // What Read produced, per output in request order, for a caller that reports it otherwise than
+    // through ToJs (DecodeRunWorker, one step at a time).
+    const std::vector<int32_t> & tokens() const { return tokens_; }
+    const std::vector<float> & logprobs() const { return logprobs_; }
+    double read_ms() const { return read_ms_; }
+
   private:
     void ReadRow(const float * logits, size_t index, OutputScratch & scratch);
     void KeepRow(const float * logits, size_t index);

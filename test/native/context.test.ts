@@ -185,6 +185,144 @@ describe("decode results", () => {
   });
 });
 
+describe("decodeRun", () => {
+  const greedy = () => new addon.Sampler(model, { temperature: 0 });
+  /** One row per sequence: token `t` of sequence i at `position`. */
+  function rows(tokens: number[], position: number, samplers = tokens.map(() => greedy())) {
+    return {
+      tokens: Int32Array.from(tokens),
+      positions: Int32Array.from(tokens.map(() => position)),
+      seqIds: Int32Array.from(tokens.map((_, i) => i)),
+      outputs: new Uint8Array(tokens.length).fill(1),
+      samplers,
+      topK: 0,
+    };
+  }
+  const limits = (budgets: number[]) => ({ budgets: Int32Array.from(budgets), stopAtEog: new Uint8Array(budgets.length) });
+  type RunArgs = Parameters<NonNullable<NativeContext["decodeRun"]>>;
+
+  test.each([
+    ["a row without a sampler", () => [{ ...rows([1], 0), samplers: [null] }, limits([2])], "INVALID_ARGUMENT"],
+    ["a row that is no output", () => [{ ...rows([1, 2], 0), outputs: Uint8Array.of(1, 0), samplers: [greedy()] }, limits([2, 2])], "INVALID_ARGUMENT"],
+    ["two rows of one sequence", () => [{ ...rows([1, 2], 0), seqIds: Int32Array.of(0, 0) }, limits([2, 2])], "INVALID_ARGUMENT"],
+    ["top-k asked", () => [{ ...rows([1], 0), topK: 3 }, limits([2])], "INVALID_ARGUMENT"],
+    ["a budget below 1", () => [rows([1], 0), limits([0])], "INVALID_ARGUMENT"],
+    ["budgets not one per row", () => [rows([1, 2], 0), limits([2])], "INVALID_ARGUMENT"],
+    ["no limits", () => [rows([1], 0), undefined], "INVALID_ARGUMENT"],
+    ["a token out of range", () => [rows([99999], 0), limits([2])], "INVALID_TOKEN"],
+  ] as [string, () => [unknown, unknown], string][])("%s → %s", (_, args, code) => {
+    const [request, runLimits] = args();
+    expect(() => context.decodeRun!(request as RunArgs[0], runLimits as RunArgs[1], () => {})).toThrow(expect.objectContaining({ code }));
+  });
+
+  test("onStep must be a function", () => {
+    expect(() => context.decodeRun!(rows([1], 0), limits([2]), undefined as unknown as RunArgs[2])).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+  });
+
+  /** Runs to the end, answering every step with `verdict(step)`; the steps and the summary. */
+  async function runWith(request: RunArgs[0], runLimits: RunArgs[1], verdict: (step: number, seqIds: number[]) => number[]) {
+    const steps: { seqIds: number[]; tokens: number[] }[] = [];
+    const run = context.decodeRun!(request, runLimits, (step) => {
+      steps.push({ seqIds: [...step.seqIds], tokens: [...step.tokens] });
+      run.verdict(step.step, Int32Array.from(verdict(step.step, [...step.seqIds])), false);
+    });
+    return { steps, summary: await run.done };
+  }
+
+  test("greedy steps equal decode() one step at a time; budgets end the run with nothing decoded ahead", async () => {
+    const viaRun = await runWith(rows([450, 4996], 0), limits([6, 3]), (_, ids) => ids);
+    expect(viaRun.steps.map((s) => s.seqIds)).toEqual([[0, 1], [0, 1], [0, 1], [0], [0], [0]]);
+    expect(viaRun.summary).toMatchObject({ steps: 6, forwards: 6, discardedRows: 0 });
+    // Each sequence holds its prompt token and the sampled tokens but the last (still pending).
+    expect([context.seqPosMax(0), context.seqPosMax(1)]).toEqual([5, 2]);
+    context.seqRemove(0);
+    context.seqRemove(1);
+
+    const stepwise: number[][] = [[], []];
+    const pending = [450, 4996];
+    for (let position = 0; position < 6; position++) {
+      const live = [0, 1].filter((i) => position < [6, 3][i]!);
+      const r = await context.decode({
+        tokens: Int32Array.from(live.map((i) => pending[i]!)),
+        positions: Int32Array.from(live.map(() => position)),
+        seqIds: Int32Array.from(live),
+        outputs: new Uint8Array(live.length).fill(1),
+        samplers: live.map(() => greedy()),
+        topK: 0,
+      });
+      live.forEach((i, j) => {
+        stepwise[i]!.push(r.tokens[j]!);
+        pending[i] = r.tokens[j]!;
+      });
+    }
+    context.seqRemove(0);
+    context.seqRemove(1);
+    const tokensOf = (seq: number) => viaRun.steps.flatMap((s) => s.tokens.filter((_, j) => s.seqIds[j] === seq));
+    expect([tokensOf(0), tokensOf(1)]).toEqual(stepwise);
+  });
+
+  test("a verdict that stops a sequence drops its row decoded ahead; one that stops all ends the run", async () => {
+    const { steps, summary } = await runWith(rows([450, 4996], 0), limits([10, 10]), (step, ids) => (step === 1 ? [0] : step === 3 ? [] : ids));
+    expect(steps.map((s) => s.seqIds)).toEqual([[0, 1], [0, 1], [0], [0]]);
+    // Sequence 1 was decoded ahead once after step 1, sequence 0 once after step 3: both rows dropped.
+    expect(summary.discardedRows).toBe(2);
+    expect([context.seqPosMax(0), context.seqPosMax(1)]).toEqual([3, 1]);
+    context.seqRemove(0);
+    context.seqRemove(1);
+  });
+
+  test("stopWaiting() with a verdict owed ends the run and drops the rows decoded ahead", async () => {
+    let reported = 0;
+    const run = context.decodeRun!(rows([450], 0), limits([10]), () => {
+      reported++;
+      run.stopWaiting();
+    });
+    const summary = await run.done;
+    expect(reported).toBe(1);
+    expect(summary).toMatchObject({ steps: 1, discardedRows: 1 });
+    expect(context.seqPosMax(0)).toBe(0);
+    context.seqRemove(0);
+  });
+
+  test("a yield asked with a verdict ends the run after the next step", async () => {
+    const steps: number[] = [];
+    const run = context.decodeRun!(rows([450], 0), limits([10]), (step) => {
+      steps.push(step.step);
+      run.verdict(step.step, step.seqIds, step.step === 2);
+    });
+    expect(await run.done).toMatchObject({ steps: 4, discardedRows: 0 });
+    expect(steps).toEqual([0, 1, 2, 3]);
+    context.seqRemove(0);
+  });
+
+  test("cancelled: ABORTED, and the cache keeps only the steps reported", async () => {
+    const cancellation = new addon.Cancellation();
+    let reported = 0;
+    const run = context.decodeRun!(
+      rows([450], 0),
+      limits([50]),
+      (step) => {
+        reported++;
+        if (step.step === 2) cancellation.cancel();
+        run.verdict(step.step, step.seqIds, false);
+      },
+      cancellation,
+    );
+    await expect(run.done).rejects.toMatchObject({ code: "ABORTED" });
+    expect(reported).toBe(3);
+    // The prompt token and the tokens sampled at steps 0 and 1 are in the cache; step 2's is pending.
+    expect(context.seqPosMax(0)).toBe(2);
+    context.seqRemove(0);
+  });
+
+  test("while a run lasts the context is busy", async () => {
+    const run = context.decodeRun!(rows([450], 0), limits([3]), (step) => run.verdict(step.step, step.seqIds, false));
+    expect(() => context.seqRemove(0)).toThrow(expect.objectContaining({ code: "CONTEXT_BUSY" }));
+    await run.done;
+    context.seqRemove(0);
+  });
+});
+
 describe("Sampler", () => {
   test("a clone continues with the same random state", async () => {
     const a = new addon.Sampler(model, { temperature: 1, seed: 9 });

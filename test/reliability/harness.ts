@@ -59,10 +59,12 @@ export async function abortAt(
   let callsAtAbort = 0;
   let phase = "before-start";
   const timer = setTimeout(() => {
-    callsAtAbort = probes.decodeCalls?.() ?? 0;
     phase = probes.phase?.() ?? "running";
     firedAt = performance.now();
     controller.abort();
+    // Read after abort(): a decode run starts its passes on the native thread, and one that passed its
+    // cancellation check before the abort is in flight then, though it may be counted a moment later.
+    callsAtAbort = probes.decodeCalls?.() ?? 0;
   }, delayMs);
   let outcome: string;
   try {
