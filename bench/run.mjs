@@ -218,6 +218,9 @@ async function main() {
         const costs = await stepCosts(model, { widths: [1, smoke ? 2 : 4], steps: smoke ? 8 : 48, reps, threads });
         stepCost = { model: tag, steps: smoke ? 8 : 48, rows: costs };
         const greedy = costs.find((c) => c.width === 1 && c.sampling === STEP_MODES[0].name && !c.logprobs);
+        // The same step as a round trip through JS (what a step costs when calls share the context).
+        const [stepwise] = await stepCosts(model, { widths: [1], steps: smoke ? 8 : 48, reps, threads, decodeRuns: false, modes: [STEP_MODES[0]], logprobModes: [false] });
+        stepCost.stepwise = stepwise;
         // the table keeps medians only: min and max are the median too
         const medianOf = (ms) => ({ median: ms, min: ms, max: ms, runs: reps });
         row(
@@ -228,7 +231,7 @@ async function main() {
           medianOf(greedy.step),
           medianOf(greedy.forward),
           "forward pass",
-          `the step adds ${greedy.rest.toFixed(3)} ms beside the read (${greedy.read.toFixed(3)} ms); every width and mode: "Per-step cost" below`,
+          `the step adds ${greedy.rest.toFixed(3)} ms beside the read (${greedy.read.toFixed(3)} ms) in a decode run, ${stepwise.rest.toFixed(3)} ms step by step (decodeRuns: false); every width and mode: "Per-step cost" below`,
         );
       }
 
@@ -375,10 +378,16 @@ function markdown(r) {
       ? [
           "## Per-step cost",
           "",
-          `${r.stepCost.model}, ${r.stepCost.steps} lockstep steps from a 16-token prompt, medians of ${r.reps} (bench/step-cost.mjs). Forward: the native worker's time in llama_decode and its synchronisation (what llama-bench's tg measures); read: sampling and, when asked, log-softmax; rest: what a generate() step adds around them (scheduler, N-API hop, JS loop).`,
+          `${r.stepCost.model}, ${r.stepCost.steps} lockstep steps from a 16-token prompt, medians of ${r.reps} (bench/step-cost.mjs). Forward: the native worker's time in llama_decode and its synchronisation (what llama-bench's tg measures); read: sampling and, when asked, log-softmax; rest: what a generate() step adds around them (a lone generate() call runs its steps in one native call, a decode run: the next forward pass starts as soon as a step's tokens are sampled, and JS reads them meanwhile; left is the hand-over between the passes, and a pass decoded ahead for nothing when a stop ends a sequence).`,
           "",
           stepCostTable(r.stepCost.rows),
           "",
+          ...(r.stepCost.stepwise
+            ? [
+                `Step by step (\`decodeRuns: false\`: every step a round trip through JS, as when calls share the context), width 1, greedy, logprobs off: step ${r.stepCost.stepwise.step.toFixed(3)} ms, forward ${r.stepCost.stepwise.forward.toFixed(3)} ms, read ${r.stepCost.stepwise.read.toFixed(3)} ms, rest ${r.stepCost.stepwise.rest.toFixed(3)} ms.`,
+                "",
+              ]
+            : []),
         ]
       : []),
     "## Stage-beam search",

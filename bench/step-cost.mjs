@@ -1,10 +1,11 @@
 // What a decode step costs beyond the forward pass, on the same batch (issue 15: per-step work stays
 // proportional to what was asked). For each width and sampling mode, lockstep generation through the
-// public API (generate(): the scheduler, the sampler per sequence, the N-API hop, the JS loop) with
-// logprobs off and on; the native worker times the forward pass itself (llama_decode and its
-// synchronisation — what llama-bench's tg measures — or mllama's graph) and the output read (sampling,
-// log-softmax), so the rest is what a step adds around them. Used by bench/run.mjs and, alone, by
-// bench/step-overhead.mjs.
+// public API (generate(): the scheduler, the sampler per sequence, the N-API hop, the JS loop — or, alone
+// on the context, a decode run: many steps in one native call) with logprobs off and on; the native
+// worker times the forward pass itself (llama_decode and its synchronisation — what llama-bench's tg
+// measures — or mllama's graph) and the output read (sampling, log-softmax), so the rest is what a step
+// adds around them. decodeRuns: false measures every step as a round trip through JS. Used by
+// bench/run.mjs and, alone, by bench/step-overhead.mjs.
 import { performance } from "node:perf_hooks";
 import { median } from "./medians.mjs";
 
@@ -17,9 +18,9 @@ export const STEP_MODES = [
  * Per-step milliseconds (medians over `reps`, after one warm-up each): the whole step, the forward pass,
  * the read, the rest, for every width × sampling mode × logprobs off/on.
  */
-export async function stepCosts(model, { widths, steps, reps, threads }) {
+export async function stepCosts(model, { widths, steps, reps, threads, decodeRuns = true, modes = STEP_MODES, logprobModes = [false, true] }) {
   const prompt = Array.from({ length: 16 }, (_, i) => 100 + ((i * 7919) % (model.vocabSize - 200)));
-  const context = await model.createContext({ contextSize: Math.max(512, Math.max(...widths) * (steps + 32) + 64), sequences: Math.max(...widths) + 1, threads });
+  const context = await model.createContext({ contextSize: Math.max(512, Math.max(...widths) * (steps + 32) + 64), sequences: Math.max(...widths) + 1, threads, decodeRuns });
   const stats = context.scheduler.stats; // @internal: the native timings of every decode call
 
   /** One lockstep generation of `width` forks of the prompt for `steps` tokens; per-step milliseconds. */
@@ -47,8 +48,8 @@ export async function stepCosts(model, { widths, steps, reps, threads }) {
   const rows = [];
   try {
     for (const width of widths) {
-      for (const mode of STEP_MODES) {
-        for (const logprobs of [false, true]) {
+      for (const mode of modes) {
+        for (const logprobs of logprobModes) {
           await once(width, mode.sampling, logprobs, 1); // warm: compute buffers, threads, caches
           const runs = [];
           for (let r = 0; r < reps; r++) runs.push(await once(width, mode.sampling, logprobs, 100 * r));

@@ -1,7 +1,7 @@
 // What a decode step costs beyond the forward pass, alone on one model (bench/step-cost.mjs says what is
 // measured; npm run bench prints the same table for the Q4_0 model).
 //
-//   node bench/step-overhead.mjs MODEL.gguf [--widths 1,4] [--steps 64] [--reps 5] [--threads N] [--gpu-layers N]
+//   node bench/step-overhead.mjs MODEL.gguf [--widths 1,4] [--steps 64] [--reps 5] [--threads N] [--gpu-layers N] [--no-runs]
 //
 // Run it alone on the machine (after `npx tsc -p tsconfig.build.json`). Prints a Markdown table of
 // medians over the repetitions, per step: the whole step, the forward pass, the read, the rest, and the
@@ -17,7 +17,7 @@ const option = (name, fallback) => {
   return i >= 0 ? argv[i + 1] : fallback;
 };
 if (!path) {
-  console.error("usage: node bench/step-overhead.mjs MODEL.gguf [--widths 1,4] [--steps 64] [--reps 5] [--threads N] [--gpu-layers N]");
+  console.error("usage: node bench/step-overhead.mjs MODEL.gguf [--widths 1,4] [--steps 64] [--reps 5] [--threads N] [--gpu-layers N] [--no-runs]");
   process.exit(2);
 }
 const widths = option("widths", "1,4").split(",").map(Number);
@@ -25,11 +25,13 @@ const steps = Number(option("steps", "64"));
 const reps = Number(option("reps", "5"));
 const threads = Number(option("threads", String(availableParallelism())));
 const gpuLayers = Number(option("gpu-layers", "0"));
+// --no-runs: every step a round trip through JS, as when generate() calls share the context.
+const decodeRuns = !argv.includes("--no-runs");
 
 const model = await loadModel({ path, gpuLayers });
 try {
-  console.log(`${model.metadata.name ?? path} (${model.metadata.description}), ${threads} threads, ${steps} steps, medians of ${reps}\n`);
-  console.log(stepCostTable(await stepCosts(model, { widths, steps, reps, threads })));
+  console.log(`${model.metadata.name ?? path} (${model.metadata.description}), ${threads} threads, ${steps} steps, medians of ${reps}, ${decodeRuns ? "decode runs" : "step by step"}\n`);
+  console.log(stepCostTable(await stepCosts(model, { widths, steps, reps, threads, decodeRuns })));
 } finally {
   await model.dispose();
 }

@@ -58,6 +58,9 @@ test("npm run bench -- --smoke measures ours and llama.cpp's tools and writes th
     expect(c.forward).toBeGreaterThan(0);
     expect(c.step).toBeCloseTo(c.forward + c.read + c.rest, 6);
   }
+  // and the same width-1 greedy step as a round trip through JS (decodeRuns: false), for comparison
+  expect(result.stepCost.stepwise.forward).toBeGreaterThan(0);
+  expect(result.stepCost.stepwise.step).toBeCloseTo(result.stepCost.stepwise.forward + result.stepCost.stepwise.read + result.stepCost.stepwise.rest, 6);
   // every search's phases: prompt, candidates and judging, together no more than its wall time
   for (const r of result.search.runs) {
     const { prompt, candidates, judging } = r.phases;
