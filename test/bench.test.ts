@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, test } from "vitest";
 import { mllamaReference } from "./fixtures/mllama/reference.js";
-import { repoRoot } from "./fixtures/models.js";
+import { repoRoot, tinyLlama } from "./fixtures/models.js";
 
 test("npm run bench -- --smoke measures ours and llama.cpp's tools and writes the results", () => {
   execFileSync(process.execPath, [join(repoRoot, "bench", "run.mjs"), "--smoke"], { cwd: repoRoot, stdio: "pipe", timeout: 240_000 });
@@ -139,3 +139,14 @@ test("npm run bench:server -- --smoke runs stagebeam serve and llama-server on t
   expect(md).toContain("| clients | requests | stagebeam req/min | llama-server req/min |");
   expect(md).toContain("stage-beam width 2");
 }, 900_000);
+
+test("bench/decode-runs.mjs pairs decode runs against step by step and prints the median ratio", () => {
+  const out = execFileSync(
+    process.execPath,
+    [join(repoRoot, "bench", "decode-runs.mjs"), tinyLlama(), "--rounds", "2", "--tokens", "8", "--prefix", "16", "--branch-tokens", "4", "--threads", "1"],
+    { cwd: repoRoot, stdio: "pipe", timeout: 120_000 },
+  ).toString();
+  // one line a round and a median line for each of the two shapes
+  expect(out.match(/round \d: runs [\d.]+ tok\/s, step by step [\d.]+ tok\/s, ratio [\d.]+/g)).toHaveLength(4);
+  expect(out.match(/median ratio runs \/ step by step [\d.]+ \([\d.]+–[\d.]+\)/g)).toHaveLength(2);
+}, 180_000);
