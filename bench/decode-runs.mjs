@@ -4,7 +4,7 @@
 // pair and the median of the paired ratios (runs / step by step, in tokens per second), which a
 // drifting shared machine moves less than either side alone.
 //
-//   node bench/decode-runs.mjs MODEL.gguf [--rounds 5] [--tokens 128] [--prefix 1024] [--branch-tokens 64] [--threads N]
+//   node bench/decode-runs.mjs MODEL.gguf [--rounds 5] [--tokens 128] [--prefix 1024] [--branch-tokens 64] [--threads N] [--gpu-layers N]
 //
 // Run it alone on the machine, after `npx tsc -p tsconfig.build.json`.
 import { availableParallelism } from "node:os";
@@ -19,7 +19,7 @@ const option = (name, fallback) => {
   return Number(i >= 0 ? argv[i + 1] : fallback);
 };
 if (!path) {
-  console.error("usage: node bench/decode-runs.mjs MODEL.gguf [--rounds 5] [--tokens 128] [--prefix 1024] [--branch-tokens 64] [--threads N]");
+  console.error("usage: node bench/decode-runs.mjs MODEL.gguf [--rounds 5] [--tokens 128] [--prefix 1024] [--branch-tokens 64] [--threads N] [--gpu-layers N]");
   process.exit(2);
 }
 const rounds = option("rounds", 5);
@@ -27,8 +27,9 @@ const tokens = option("tokens", 128);
 const prefix = option("prefix", 1024);
 const branchTokens = option("branch-tokens", 64);
 const threads = option("threads", availableParallelism());
+const gpuLayers = option("gpu-layers", 0);
 
-const model = await loadModel({ path });
+const model = await loadModel({ path, gpuLayers });
 const ids = (n, seed) => Array.from({ length: n }, (_, i) => 100 + ((i * 7919 + seed * 104729) % (model.vocabSize - 200)));
 
 /** Tokens per second of `width` sequences generating `n` tokens each after `promptLength` prompt tokens. */
