@@ -61,7 +61,6 @@ interface ExclusiveJob {
 interface RunJob {
   kind: "run";
   run: DecodeRun;
-  signal: AbortSignal | undefined;
 }
 
 interface SoonJob {
@@ -156,7 +155,7 @@ export class BatchScheduler {
       run.refuse(this.#closed);
       return run;
     }
-    this.#queue.push({ kind: "run", run, signal: options.signal });
+    this.#queue.push({ kind: "run", run });
     void this.#pump();
     return run;
   }
@@ -282,7 +281,7 @@ export class BatchScheduler {
   async #runSteps(job: RunJob): Promise<void> {
     const cancellation = new (nativeAddon().Cancellation)();
     const onAbort = () => cancellation.cancel();
-    job.signal?.addEventListener("abort", onAbort);
+    job.run.signal?.addEventListener("abort", onAbort);
     this.#running = cancellation;
     this.#activeRun = job.run;
     this.stats.runs++;
@@ -308,7 +307,7 @@ export class BatchScheduler {
       this.#decodeCalls += job.run.forwardsStarted();
       this.#running = null;
       this.#activeRun = null;
-      job.signal?.removeEventListener("abort", onAbort);
+      job.run.signal?.removeEventListener("abort", onAbort);
     }
   }
 

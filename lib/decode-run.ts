@@ -30,9 +30,11 @@ export interface RunStepOutput {
 
 export class DecodeRun {
   readonly #items: RunItem[];
-  readonly #signal: AbortSignal | undefined;
+  /** The caller's signal: an abort cancels the run (the scheduler listens to it). */
+  readonly signal: AbortSignal | undefined;
   #native: NativeDecodeRun | null = null;
   #steps: NativeRunStep[] = [];
+  /** Wakes whoever waits for the run to move (a step reported, or the end): next() or close(). */
   #wake: (() => void) | null = null;
   #ended = false;
   #error: unknown = null;
@@ -41,12 +43,11 @@ export class DecodeRun {
   /** The step whose verdict is owed, or null. */
   #owed: number | null = null;
   readonly #logprob: Map<number, boolean>;
-  #endedWaiters: (() => void)[] = [];
 
   /** @internal: made by BatchScheduler.run(). */
   constructor(items: RunItem[], signal: AbortSignal | undefined) {
     this.#items = items;
-    this.#signal = signal;
+    this.signal = signal;
     this.#logprob = new Map(items.map((item) => [item.seqId, item.logprob === true]));
   }
 
@@ -63,7 +64,7 @@ export class DecodeRun {
   ): Promise<NativeRunSummary | null> {
     const items = this.#items;
     try {
-      if (this.#signal?.aborted) throw new AbortError();
+      if (this.signal?.aborted) throw new AbortError();
       this.#native = context.decodeRun!(
         {
           tokens: Int32Array.from(items, (item) => item.token),
@@ -118,7 +119,7 @@ export class DecodeRun {
         if (this.#error) throw this.#error;
         return null;
       }
-      await new Promise<void>((resolve) => (this.#wake = resolve));
+      await this.#moved();
     }
   }
 
@@ -150,13 +151,17 @@ export class DecodeRun {
     this.verdict([]);
     if (this.#ended) return;
     this.#native?.stopWaiting();
-    await new Promise<void>((resolve) => this.#endedWaiters.push(resolve));
+    while (!this.#ended) await this.#moved();
   }
 
   #end(): void {
     this.#ended = true;
     this.#wakeUp();
-    for (const resolve of this.#endedWaiters.splice(0)) resolve();
+  }
+
+  /** Resolves when a step is reported or the run ends (one waiter at a time: the generate loop). */
+  #moved(): Promise<void> {
+    return new Promise<void>((resolve) => (this.#wake = resolve));
   }
 
   #wakeUp(): void {

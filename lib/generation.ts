@@ -142,7 +142,7 @@ async function* run(
     while (active.length > 0) {
       throwIfAborted(signal);
       for (const entry of active) {
-        if (entry.request.sequence.state.nPast + 1 > context.contextSize) finish(entry, "contextFull");
+        if (!roomForNext(entry)) finish(entry, "contextFull");
       }
       active = active.filter((entry) => !entry.done);
       if (active.length === 0) break;
@@ -167,7 +167,7 @@ async function* run(
             for (const event of advance(stepped, outputs)) yield event;
             const goingOn = signal?.aborted
               ? []
-              : stepped.filter((entry) => !entry.done && entry.request.sequence.state.nPast + 1 <= context.contextSize);
+              : stepped.filter((entry) => !entry.done && roomForNext(entry));
             run.verdict(goingOn.map((entry) => entry.request.sequence.id));
           }
         } finally {
@@ -182,6 +182,11 @@ async function* run(
   } finally {
     closeGeneration();
     release();
+  }
+
+  /** The context has a position for this entry's next step (its pending token). */
+  function roomForNext(entry: Live): boolean {
+    return entry.request.sequence.state.nPast + 1 <= context.contextSize;
   }
 
   /**

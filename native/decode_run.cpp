@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <limits>
 #include <string>
 #include <unordered_set>
 
@@ -12,10 +11,6 @@
 #include "output_reader.h"
 
 namespace stagebeam {
-
-namespace {
-constexpr int64_t kNoStep = std::numeric_limits<int64_t>::min();
-}
 
 void RunControl::Verdict(int64_t step, std::vector<int32_t> continuing, bool yield_after) {
     {
@@ -85,7 +80,6 @@ int32_t DecodeRunWorker::Forward(const std::vector<Live> & rows, int64_t after_s
     const int32_t rc = llama_decode(h.ctx, b);
     if (rc == 0) llama_synchronize(h.ctx);
     forward_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-    ++forwards_;
     if (rc != 0) RemoveRows(rows);
     return rc;
 }
@@ -130,7 +124,8 @@ void DecodeRunWorker::Run(const ExecutionProgress & progress) {
         // Step 0's rows are what JS asked for; every later pass decodes tokens JS has not judged yet.
         const bool speculative = step > 0;
         double forward_ms = 0.0;
-        const int32_t rc = Forward(rows, speculative ? step - 1 : kNoStep, forward_ms);
+        // After step 0 (step - 1 = -1) no verdict can cut the pass short (RunControl::StopsAll).
+        const int32_t rc = Forward(rows, step - 1, forward_ms);
         if (rc != 0) {
             if (speculative) {
                 discarded_rows_ += static_cast<int64_t>(rows.size());
@@ -249,7 +244,7 @@ void DecodeRunWorker::OnProgress(const RunStep * steps, size_t count) {
 Napi::Value DecodeRunWorker::Result(Napi::Env env) {
     Napi::Object out = Napi::Object::New(env);
     out.Set("steps", static_cast<double>(steps_));
-    out.Set("forwards", static_cast<double>(forwards_));
+    out.Set("forwards", static_cast<double>(control_->ForwardsStarted()));
     out.Set("discardedRows", static_cast<double>(discarded_rows_));
     out.Set("discardedForwardMs", forward_ms_);
     return out;

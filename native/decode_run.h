@@ -110,7 +110,6 @@ class DecodeRunWorker : public BusyWorker<ContextHandle, Napi::AsyncProgressQueu
     std::shared_ptr<RunControl> control_;
     Napi::FunctionReference on_step_;
     int64_t steps_ = 0;
-    int64_t forwards_ = 0;
     int64_t discarded_rows_ = 0;
     double forward_ms_ = 0.0;  // of discarded forward passes only: every step reports its own
     // Read by the abort callback from the compute threads.
