@@ -95,16 +95,19 @@ async function repeat(n, f) {
 
 /**
  * Ours and the peer taking turns, `reps` times each: on a shared VM the speed drifts by several percent
- * within minutes, and alternating puts both sides under the same drift. Without a peer, ours alone.
+ * within minutes, and alternating puts both sides under the same drift. Who goes first alternates too,
+ * so that neither side always runs right after the other. Returns both sides' spreads and the
+ * repetitions' pairs [ours, peer], from which the row's ratio is taken (row()). Without a peer, ours alone.
  */
 async function alternate(ours, peer) {
-  const a = [];
-  const b = [];
+  const pairs = [];
   for (let i = 0; i < reps; i++) {
-    a.push(await ours());
-    if (peer) b.push(await peer());
+    if (peer && i % 2 === 1) {
+      const p = await peer();
+      pairs.push([await ours(), p]);
+    } else pairs.push([await ours(), peer ? await peer() : null]);
   }
-  return [stats(a), peer ? stats(b) : null];
+  return [stats(pairs.map(([o]) => o)), peer ? stats(pairs.map(([, p]) => p)) : null, peer ? pairs : null];
 }
 
 function machine() {
@@ -126,10 +129,15 @@ async function main() {
   const bench = peerPath(root, "llama-bench");
   const batched = peerPath(root, "llama-batched-bench");
   const rows = [];
-  const row = (name, unit, higherIsBetter, target, ours, peer, peerName, note) => {
-    const ratio = peer ? (higherIsBetter ? ours.median / peer.median : peer.median / ours.median) : null;
+  // The ratio (ours as a multiple of the peer's speed): with the pairs of alternate(), the median of the
+  // repetitions' paired ratios, which drift moves less than either side's median (both sides of a pair
+  // ran within seconds of each other); without pairs (peers not taken in turns), the medians' ratio.
+  const row = (name, unit, higherIsBetter, target, ours, peer, peerName, note, pairs = null) => {
+    const speedup = (o, p) => (higherIsBetter ? o / p : p / o);
+    const pairedRatios = pairs ? stats(pairs.map(([o, p]) => speedup(o, p))) : null;
+    const ratio = pairedRatios ? pairedRatios.median : peer ? speedup(ours.median, peer.median) : null;
     const judged = !smoke && ratio !== null && target !== null;
-    rows.push({ name, unit, ours, peer, peerName, ratio, target, met: judged ? ratio >= target : null, note });
+    rows.push({ name, unit, ours, peer, peerName, ratio, pairedRatios, target, met: judged ? ratio >= target : null, note });
   };
   const quantized = await models();
   let stepCost = null;
@@ -174,7 +182,7 @@ async function main() {
     const { path } = quantized[0];
     const model = await loadModel({ path, projector: v.projector });
     try {
-      const [ours, peer] = await alternate(() => imageTime(model, { image: v.image, threads }), mtmdCli && (async () => mtmdCliImage(mtmdCli, path, v.projector, { image: v.image, threads })));
+      const [ours, peer, pairs] = await alternate(() => imageTime(model, { image: v.image, threads }), mtmdCli && (async () => mtmdCliImage(mtmdCli, path, v.projector, { image: v.image, threads })));
       row(
         `image encode + decode, ${v.size} px (${smoke ? "tiny mmproj" : "CLIP-ViT-L/14-336-shaped mlp mmproj"})`,
         "s",
@@ -184,6 +192,7 @@ async function main() {
         peer,
         "llama-mtmd-cli",
         mtmdCli ? "ours includes the image's preprocessing; mtmd-cli's own timing excludes it" : "llama-mtmd-cli not built",
+        pairs,
       );
     } finally {
       await model.dispose();
@@ -195,21 +204,21 @@ async function main() {
     const tag = type.toUpperCase();
     try {
       await promptSpeed(model, { n: sizes.prompt, threads }); // warm-up: page the weights in
-      const [pp, ppPeer] = await alternate(
+      const [pp, ppPeer, ppPairs] = await alternate(
         () => promptSpeed(model, { n: sizes.prompt, threads }),
         bench && (() => llamaBench(bench, path, { prompt: sizes.prompt, threads, reps: 1 })[0]),
       );
-      row(`${tag} prompt processing, ${sizes.prompt} tokens`, "tok/s", true, 1.0, pp, ppPeer, "llama-bench", bench ? "" : "llama-bench not built: npm run build:peers");
+      row(`${tag} prompt processing, ${sizes.prompt} tokens`, "tok/s", true, 1.0, pp, ppPeer, "llama-bench", bench ? "" : "llama-bench not built: npm run build:peers", ppPairs);
 
-      const [tg, tgPeer] = await alternate(
+      const [tg, tgPeer, tgPairs] = await alternate(
         () => decodeSpeed(model, { n: sizes.gen, threads }),
         bench && (() => llamaBench(bench, path, { gen: sizes.gen, threads, reps: 1 })[0]),
       );
-      row(`${tag} decode, ${sizes.gen} tokens`, "tok/s", true, 1.0, tg, tgPeer, "llama-bench", decodeNote(path, tg, tgPeer));
+      row(`${tag} decode, ${sizes.gen} tokens`, "tok/s", true, 1.0, tg, tgPeer, "llama-bench", decodeNote(path, tg, tgPeer), tgPairs);
 
       const shape = { prefix: sizes.prefix, gen: sizes.branchGen, branches: sizes.branches, threads };
-      const [br, brPeer] = await alternate(() => branchingTime(model, shape), batched && (async () => batchedBench(batched, path, shape)));
-      row(`${tag} branching: ${shape.branches} × ${shape.gen} tokens from a shared ${shape.prefix}-token prefix`, "s", false, 0.97, br, brPeer, "llama-batched-bench -pps -kvu", batched ? "" : "llama-batched-bench not built");
+      const [br, brPeer, brPairs] = await alternate(() => branchingTime(model, shape), batched && (async () => batchedBench(batched, path, shape)));
+      row(`${tag} branching: ${shape.branches} × ${shape.gen} tokens from a shared ${shape.prefix}-token prefix`, "s", false, 0.97, br, brPeer, "llama-batched-bench -pps -kvu", batched ? "" : "llama-batched-bench not built", brPairs);
 
       // What a step costs beyond the forward pass (bench/step-cost.mjs), on the first model: widths 1 and
       // 4, greedy and the search's sampling, logprobs off and on.
@@ -263,11 +272,11 @@ async function main() {
     say(`${tag} decode …`);
     const model = await loadModel({ path: flat.path });
     try {
-      const [tg, tgPeer] = await alternate(
+      const [tg, tgPeer, tgPairs] = await alternate(
         () => decodeSpeed(model, { n: sizes.gen, threads }),
         bench && (() => llamaBench(bench, flat.path, { gen: sizes.gen, threads, reps: 1 })[0]),
       );
-      row(`${tag} decode, ${sizes.gen} tokens`, "tok/s", true, null, tg, tgPeer, "llama-bench", "greedy, as llama-bench: the same work as on the realistic model");
+      row(`${tag} decode, ${sizes.gen} tokens`, "tok/s", true, null, tg, tgPeer, "llama-bench", "greedy, as llama-bench: the same work as on the realistic model", tgPairs);
     } finally {
       await model.dispose();
     }
@@ -361,7 +370,7 @@ function markdown(r) {
     "",
     `${r.machine.date} · ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.threads} threads · llama.cpp ${r.machine.llamaCpp} · ${r.machine.build} · Node ${r.machine.node}`,
     "",
-    `Model: ${r.model}. Medians over ${r.reps} repetition(s), (min–max). This run took ${r.minutes} min${r.wroteModels ? ", writing the models included" : ""}.`,
+    `Model: ${r.model}. Medians over ${r.reps} repetition(s), (min–max); a ratio against a peer with a range is the median of the repetitions' paired ratios (ours and the peer taking turns, who goes first alternating), and the others the ratio of the medians. This run took ${r.minutes} min${r.wroteModels ? ", writing the models included" : ""}.`,
     "",
     `Output statistics (bench/output-statistics.mjs: ${r.outputStatistics.realistic.steps} sampled steps from ${r.smoke ? "1 prompt" : `${PROMPTS.length} prompts`}, the search's sampling, ${r.outputStatistics.model}):`,
     `- realistic (every row unless labelled): ${describeOutputStatistics(r.outputStatistics.realistic)}; ${Math.round(r.outputStatistics.realistic.distinct * 100)}% distinct tokens sampled`,
@@ -371,7 +380,7 @@ function markdown(r) {
     "|---|---|---|---|---|---|---|",
     ...r.rows.map(
       (x) =>
-        `| ${x.name} | ${x.ours ? `${fmt(x.ours)} ${x.unit}` : "–"} | ${x.peer ? `${fmt(x.peer)} ${x.unit} (${x.peerName})` : "–"} | ${x.ratio === null ? "–" : x.ratio.toFixed(3)} | ${x.target === null ? "–" : `${x.compare === "<=" ? "≤" : "≥"} ${x.target}`} | ${x.met === null ? "–" : x.met ? "yes" : "no"} | ${x.note ?? ""} |`,
+        `| ${x.name} | ${x.ours ? `${fmt(x.ours)} ${x.unit}` : "–"} | ${x.peer ? `${fmt(x.peer)} ${x.unit} (${x.peerName})` : "–"} | ${x.ratio === null ? "–" : x.pairedRatios ? `${x.ratio.toFixed(3)} (${x.pairedRatios.min.toFixed(3)}–${x.pairedRatios.max.toFixed(3)})` : x.ratio.toFixed(3)} | ${x.target === null ? "–" : `${x.compare === "<=" ? "≤" : "≥"} ${x.target}`} | ${x.met === null ? "–" : x.met ? "yes" : "no"} | ${x.note ?? ""} |`,
     ),
     "",
     ...(r.stepCost

@@ -48,6 +48,10 @@ test("npm run bench -- --smoke measures ours and llama.cpp's tools and writes th
     expect(r.peer.median).toBeGreaterThanOrEqual(0);
     expect(r.ratio).not.toBeNull();
   }
+  // rows against a peer taken in turns: the ratio is the median of the repetitions' paired ratios
+  const paired = result.rows.filter((r: { pairedRatios?: unknown }) => r.pairedRatios);
+  expect(paired.map((r: Row) => r.name.split(",")[0]!.split(":")[0])).toEqual(["image encode + decode", "Q8_0 prompt processing", "Q8_0 decode", "Q8_0 branching", "worst case"]);
+  for (const r of paired) expect(r.ratio).toBe(r.pairedRatios.median);
   // the decode rows' ceiling: the read bandwidth measured in the run, and the decode row's share of it
   const bandwidth = result.rows.find((r: Row) => r.name.startsWith("memory read bandwidth"));
   expect(bandwidth.ours.median).toBeGreaterThan(0);
