@@ -78,6 +78,30 @@ test("npm run bench -- --smoke measures ours and llama.cpp's tools and writes th
   expect(md).toContain("not run"); // rows not implemented yet say so
 }, 300_000);
 
+test("npm run bench -- --gpu (the GPU rows of bench/device/run.sh) runs its plan, here on the CPU in smoke mode", () => {
+  execFileSync(process.execPath, [join(repoRoot, "bench", "run.mjs"), "--smoke", "--gpu"], { cwd: repoRoot, stdio: "pipe", timeout: 240_000 });
+  const result = JSON.parse(readFileSync(join(repoRoot, "bench", "results", "smoke-gpu.json"), "utf8"));
+  expect(result.gpu).toBe(true);
+  type Row = { name: string; target: number | null; ratio: number | null; note: string };
+  const names = result.rows.map((r: Row) => r.name);
+  // the rows the GPU run leaves out: the CPU's bandwidth, the flat model, node-llama-cpp (said so)
+  expect(names.filter((n: string) => n.startsWith("memory read bandwidth") || n.startsWith("worst case"))).toEqual([]);
+  expect(result.outputStatistics.flat).toBeUndefined();
+  expect(result.search.worstCase).toEqual([]);
+  // its targets: 0.95× llama.cpp's tools, stage-beam ≤ 2× single with either judge
+  for (const prefix of ["image encode + decode", "Q8_0 prompt processing", "Q8_0 decode,", "Q8_0 branching"]) {
+    const row = result.rows.find((r: Row) => r.name.startsWith(prefix));
+    expect(row.target).toBe(0.95);
+    expect(row.ratio).not.toBeNull();
+  }
+  const beam = result.rows.filter((r: Row) => / judge: wall time vs single/.test(r.name));
+  expect(beam.map((r: Row) => r.target)).toEqual([2, 2]);
+  expect(result.search.runs.filter((r: { error?: string }) => r.error)).toEqual([]);
+  // no nvidia-smi here: the results say the rows ran on the CPU rather than name a GPU
+  const md = readFileSync(join(repoRoot, "bench", "results", "smoke-gpu.md"), "utf8");
+  expect(md).toContain(result.machine.gpu ? `GPU: ${result.machine.gpu.name}` : "GPU: none found");
+}, 300_000);
+
 test("npm run bench:mllama -- --smoke runs stagebeam and the transformers reference loop on the tiny checkpoint", async ({ skip }) => {
   const reference = await mllamaReference();
   if (!reference) return skip("the pinned transformers venv is unavailable here (an error under CI)");
