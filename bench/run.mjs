@@ -362,14 +362,14 @@ async function main() {
   // vocabulary (single, and the target width with the generate judge, each in a process of its own).
   const worstWidth = smoke ? 2 : 4;
   const worst = [];
-  for (const search of gpu ? [] : [
+  for (const search of flat ? [
     { strategy: "single", width: 1, judge: null, fork: true },
     { strategy: "stage-beam", width: worstWidth, judge: "generate", fork: true },
-  ]) {
+  ] : []) {
     say(`worst case, flat model: ${search.strategy} ${search.width} …`);
     worst.push(...runSearches(root, { ...setup, model: flat.path }, [search]));
   }
-  if (!gpu) {
+  if (flat) {
     const [single, beam] = worst;
     const once = (r) => (r.error ? null : { median: r.seconds, min: r.seconds, max: r.seconds, runs: 1 });
     const ratio = single.error || beam.error ? null : beam.seconds / single.seconds;

@@ -18,7 +18,7 @@ const defaultWidths = { forked: [1, 4, 8], unforked: [1, 4] };
 const gpuWidths = { forked: WIDTHS, unforked: [1, 4] };
 
 /** The wall-time targets of the target width against single: a CPU step of 4 costs ~2× a step of 1, a GPU's little more than one. */
-export const searchTargets = ({ gpu }) => (gpu ? { generate: 2, logprob: 2 } : { generate: 3, logprob: 2.2 });
+const searchTargets = ({ gpu }) => (gpu ? { generate: 2, logprob: 2 } : { generate: 3, logprob: 2.2 });
 
 /**
  * The searches to run, in process groups. Width 1 is `single` (stage-beam at width 1 is the same code
